@@ -1,0 +1,8 @@
+"""The NumPy reference tree: every forward and backward written by hand.
+
+Mirrors :mod:`dlcourse.torch` module for module and name for name.
+"""
+
+from dlcourse.numpy import activations, linalg, perceptron
+
+__all__ = ["activations", "linalg", "perceptron"]

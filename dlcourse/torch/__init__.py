@@ -1,0 +1,10 @@
+"""The PyTorch tree: the same concepts as :mod:`dlcourse.numpy`, with the same names.
+
+Functions take and return ``torch.Tensor`` and run on whatever device their input is on
+(see :func:`dlcourse.get_device`). Backward functions are written by hand here too, so that
+they can be compared with ``torch.autograd``.
+"""
+
+from dlcourse.torch import activations, linalg, perceptron
+
+__all__ = ["activations", "linalg", "perceptron"]
