@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 
 
-def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None) -> list[float]:
+def time_call(
+    fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None
+) -> list[float]:
     """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times timed.
 
     Args:
@@ -34,6 +36,8 @@ def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync:
     return times
 
 
-def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None) -> float:
+def median_time(
+    fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None
+) -> float:
     """The median of :func:`time_call`, in seconds."""
     return statistics.median(time_call(fn, repeats=repeats, warmup=warmup, sync=sync))

@@ -61,7 +61,14 @@ class Explorer:
     Build it with :func:`explore` rather than directly.
     """
 
-    def __init__(self, draw: Callable[..., plt.Figure], controls: dict[str, Sequence[Any]], initial: dict[str, int], dpi: int, title: str) -> None:
+    def __init__(
+        self,
+        draw: Callable[..., plt.Figure],
+        controls: dict[str, Sequence[Any]],
+        initial: dict[str, int],
+        dpi: int,
+        title: str,
+    ) -> None:
         self.draw, self.controls, self.initial, self.dpi, self.title = draw, controls, initial, dpi, title
         names = list(controls)
         self.frames: dict[str, str] = {}
@@ -102,10 +109,14 @@ class Explorer:
 
         sliders = {
             n: widgets.SelectionSlider(
-                options=[(_format(v), v) for v in values], value=values[self.initial[n]], description=n, continuous_update=False
+                options=[(_format(v), v) for v in values],
+                value=values[self.initial[n]],
+                description=n,
+                continuous_update=False,
             )
             for n, values in self.controls.items()
         }
+
         def redraw(**kwargs):
             fig = self.draw(**kwargs)
             display(fig)
@@ -124,11 +135,15 @@ class Explorer:
         except Exception:  # no kernel or no ipywidgets: the static version is all there is
             return bundle
         if widget_bundle and "application/vnd.jupyter.widget-view+json" in widget_bundle:
-            bundle["application/vnd.jupyter.widget-view+json"] = widget_bundle["application/vnd.jupyter.widget-view+json"]
+            bundle["application/vnd.jupyter.widget-view+json"] = widget_bundle[
+                "application/vnd.jupyter.widget-view+json"
+            ]
         return bundle
 
 
-def explore(draw: Callable[..., plt.Figure], title: str = "Explorer", dpi: int = 72, **controls: Sequence[Any]) -> Explorer:
+def explore(
+    draw: Callable[..., plt.Figure], title: str = "Explorer", dpi: int = 72, **controls: Sequence[Any]
+) -> Explorer:
     """Make an explorer over every combination of the given slider values.
 
     Args:

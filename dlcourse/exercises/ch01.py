@@ -29,7 +29,11 @@ def solution_count_parameters(sizes: list[int]) -> int:
 
 def check_count_parameters(answer: Any) -> Feedback:
     """Exercise 1.1: ``count_parameters([784, 128, 10])`` counts weights and biases."""
-    cases = [Case(([2, 3],), "sizes = [2, 3]"), Case(([784, 128, 10],), "sizes = [784, 128, 10]"), Case(([4, 8, 8, 8, 1],), "sizes = [4, 8, 8, 8, 1]")]
+    cases = [
+        Case(([2, 3],), "sizes = [2, 3]"),
+        Case(([784, 128, 10],), "sizes = [784, 128, 10]"),
+        Case(([4, 8, 8, 8, 1],), "sizes = [4, 8, 8, 8, 1]"),
+    ]
     return check_function(
         "count_parameters",
         answer,
@@ -37,8 +41,13 @@ def check_count_parameters(answer: Any) -> Feedback:
         cases,
         hint="A layer of n_out neurons fed by n_in inputs has n_in * n_out weights and n_out biases.",
         mistakes=[
-            Mistake(lambda s: sum(a * b for a, b in zip(s[:-1], s[1:])), "You counted the weights only: every neuron after the input layer also has a bias."),
-            Mistake(lambda s: solution_count_parameters(s) + s[0], "The input layer has no bias: it only holds the data."),
+            Mistake(
+                lambda s: sum(a * b for a, b in zip(s[:-1], s[1:], strict=False)),
+                "You counted the weights only: every neuron after the input layer also has a bias.",
+            ),
+            Mistake(
+                lambda s: solution_count_parameters(s) + s[0], "The input layer has no bias: it only holds the data."
+            ),
         ],
     )
 
@@ -48,14 +57,20 @@ solution_matmul_flops = matmul_flops
 
 def check_matmul_flops(answer: Any) -> Feedback:
     """Exercise 1.2: floating-point operations of an (n, k) @ (k, m) product."""
-    cases = [Case((1, 1, 1), "n, k, m = 1, 1, 1"), Case((2, 3, 4), "n, k, m = 2, 3, 4"), Case((512, 512, 512), "n, k, m = 512, 512, 512")]
+    cases = [
+        Case((1, 1, 1), "n, k, m = 1, 1, 1"),
+        Case((2, 3, 4), "n, k, m = 2, 3, 4"),
+        Case((512, 512, 512), "n, k, m = 512, 512, 512"),
+    ]
     return check_function(
         "matmul_flops",
         answer,
         matmul_flops,
         cases,
         hint="Each of the n * m outputs is a sum of k products.",
-        mistakes=[Mistake(lambda n, k, m: n * k * m, "Each of the k terms costs a multiply and an add: two operations.")],
+        mistakes=[
+            Mistake(lambda n, k, m: n * k * m, "Each of the k terms costs a multiply and an add: two operations.")
+        ],
     )
 
 
@@ -82,13 +97,24 @@ def check_matmul_loops(answer: Any) -> Feedback:
         cases,
         hint="out[i][j] is the sum over t of a[i][t] * b[t][j]; the result has len(a) rows and len(b[0]) columns.",
         mistakes=[
-            Mistake(lambda a, b: (np.array(a) @ np.array(b)).T.tolist(), "Rows and columns are swapped: out[i][j] combines row i of a with column j of b."),
-            Mistake(lambda a, b: (np.array(a) * np.array(b)).tolist(), "That is the elementwise product; a matrix product sums over the shared dimension."),
+            Mistake(
+                lambda a, b: (np.array(a) @ np.array(b)).T.tolist(),
+                "Rows and columns are swapped: out[i][j] combines row i of a with column j of b.",
+            ),
+            Mistake(
+                lambda a, b: (np.array(a) * np.array(b)).tolist(),
+                "That is the elementwise product; a matrix product sums over the shared dimension.",
+            ),
         ],
     )
 
 
-solution_deep_models = {"convolutional network", "LSTM", "deep Q-network", "multilayer perceptron with 10 hidden layers"}
+solution_deep_models = {
+    "convolutional network",
+    "LSTM",
+    "deep Q-network",
+    "multilayer perceptron with 10 hidden layers",
+}
 
 
 def check_deep_models(answer: Any) -> Feedback:

@@ -21,7 +21,10 @@ def check_neuron(answer: Any) -> Feedback:
     cases = [
         Case((np.array([1.0, 2.0]), np.array([0.5, -0.25]), 0.0), "x = [1, 2], w = [0.5, -0.25], b = 0"),
         Case((np.array([1.0, 2.0]), np.array([0.5, 0.25]), 1.0), "x = [1, 2], w = [0.5, 0.25], b = 1"),
-        Case((np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, -0.5]), -0.5), "x = [0.5, -1, 2], w = [1, 2, -0.5], b = -0.5"),
+        Case(
+            (np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, -0.5]), -0.5),
+            "x = [0.5, -1, 2], w = [1, 2, -0.5], b = -0.5",
+        ),
     ]
     sig = activations.sigmoid
     return check_function(
@@ -31,9 +34,15 @@ def check_neuron(answer: Any) -> Feedback:
         cases,
         hint="Compute z = x . w + b, then return sigmoid(z).",
         mistakes=[
-            Mistake(lambda x, w, b: sig(np.dot(x, w)), "The bias is missing: add b to the weighted sum before the activation."),
+            Mistake(
+                lambda x, w, b: sig(np.dot(x, w)),
+                "The bias is missing: add b to the weighted sum before the activation.",
+            ),
             Mistake(lambda x, w, b: np.dot(x, w) + b, "You returned z itself: pass it through the sigmoid."),
-            Mistake(lambda x, w, b: sig(np.dot(x, w)) + b, "Add the bias before the activation, not after: it shifts the curve sideways."),
+            Mistake(
+                lambda x, w, b: sig(np.dot(x, w)) + b,
+                "Add the bias before the activation, not after: it shifts the curve sideways.",
+            ),
         ],
     )
 
@@ -57,7 +66,10 @@ def check_sigmoid(answer: Any) -> Feedback:
         warnings_are_errors=True,
         mistakes=[
             Mistake(lambda x: 1 / (1 + np.exp(x)), "Check the sign in the exponent: sigmoid(x) = 1 / (1 + exp(-x))."),
-            Mistake(WARNS, "exp(-x) overflows for x = -1000. With e = exp(-|x|), use 1/(1+e) where x >= 0 and e/(1+e) elsewhere."),
+            Mistake(
+                WARNS,
+                "exp(-x) overflows for x = -1000. With e = exp(-|x|), use 1/(1+e) where x >= 0 and e/(1+e) elsewhere.",
+            ),
         ],
     )
 
@@ -69,7 +81,10 @@ def solution_relu_derivative(x: np.ndarray) -> np.ndarray:
 
 def check_relu_derivative(answer: Any) -> Feedback:
     """Exercise 2.3: the derivative of ReLU, elementwise."""
-    cases = [Case((np.array([-2.0, -0.5, 0.5, 3.0]),), "x = [-2, -0.5, 0.5, 3]"), Case((np.array([-1.0, 0.0, 1.0]),), "x = [-1, 0, 1]")]
+    cases = [
+        Case((np.array([-2.0, -0.5, 0.5, 3.0]),), "x = [-2, -0.5, 0.5, 3]"),
+        Case((np.array([-1.0, 0.0, 1.0]),), "x = [-1, 0, 1]"),
+    ]
     return check_function(
         "relu_derivative",
         answer,
@@ -77,8 +92,14 @@ def check_relu_derivative(answer: Any) -> Feedback:
         cases,
         hint="ReLU is flat (slope 0) left of zero and the identity (slope 1) right of it.",
         mistakes=[
-            Mistake(lambda x: np.maximum(x, 0), "That is ReLU itself. Its derivative is the slope: 1 where x > 0, 0 elsewhere."),
-            Mistake(lambda x: (x >= 0).astype(float), "At exactly x = 0 the course (like PyTorch) uses slope 0: compare with > 0, not >= 0."),
+            Mistake(
+                lambda x: np.maximum(x, 0),
+                "That is ReLU itself. Its derivative is the slope: 1 where x > 0, 0 elsewhere.",
+            ),
+            Mistake(
+                lambda x: (x >= 0).astype(float),
+                "At exactly x = 0 the course (like PyTorch) uses slope 0: compare with > 0, not >= 0.",
+            ),
         ],
     )
 
@@ -112,7 +133,12 @@ def check_perceptron_update(answer: Any) -> Feedback:
         cases,
         hint="error = y - step(x . w + b); then w + lr * error * x and b + lr * error.",
         adapt=_weight_and_bias,
-        mistakes=[Mistake(wrong_sign, "The update moves the wrong way: add lr * (y - prediction) * x, so a missed point pulls the boundary toward it.")],
+        mistakes=[
+            Mistake(
+                wrong_sign,
+                "The update moves the wrong way: add lr * (y - prediction) * x, so a missed point pulls the boundary toward it.",
+            )
+        ],
     )
 
 
@@ -127,7 +153,9 @@ def check_and_gate(weight: Any, bias: Any) -> Feedback:
     try:
         got = perceptron_predict(x, np.asarray(weight, dtype=float), float(bias))
     except Exception as exc:
-        return Feedback("and_gate", False, f"could not evaluate a neuron with weight={weight!r}, bias={bias!r}: {exc}", hint)
+        return Feedback(
+            "and_gate", False, f"could not evaluate a neuron with weight={weight!r}, bias={bias!r}: {exc}", hint
+        )
     if np.array_equal(got, want):
         return Feedback("and_gate", True, "your neuron outputs 1 only for the input (1, 1).")
     table = ", ".join(f"{tuple(int(v) for v in xi)} -> {int(g)}" for xi, g in zip(x, got, strict=True))

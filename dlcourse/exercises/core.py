@@ -167,7 +167,9 @@ def check_function(
                 try:
                     got = answer(*copy.deepcopy(case.args))
                 except Exception as exc:  # the learner's code failed: say where and how
-                    return Feedback(exercise, False, f"for {case.label} your function raised {type(exc).__name__}: {exc}", hint)
+                    return Feedback(
+                        exercise, False, f"for {case.label} your function raised {type(exc).__name__}: {exc}", hint
+                    )
             try:
                 got = adapt_(got)
             except Exception as exc:
@@ -193,7 +195,9 @@ def check_function(
                 return Feedback(exercise, False, outcome.message, outcome.hint or hint)
         return Feedback(exercise, True, f"all {len(cases)} test cases pass.")
     except Exception as exc:  # a checker must never crash in front of a learner
-        return Feedback(exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {exc}).", hint)
+        return Feedback(
+            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {exc}).", hint
+        )
 
 
 def _WARNS(*args: Any) -> None:
@@ -205,7 +209,13 @@ WARNS = _WARNS
 
 
 def check_value(
-    exercise: str, answer: Any, expected: Any, *, hint: str, mistakes: Sequence[tuple[Any, str]] = (), rtol: float = 1e-6
+    exercise: str,
+    answer: Any,
+    expected: Any,
+    *,
+    hint: str,
+    mistakes: Sequence[tuple[Any, str]] = (),
+    rtol: float = 1e-6,
 ) -> Feedback:
     """Compare a value (number, array or set) with the expected one.
 
@@ -242,4 +252,6 @@ def check_value(
                 return Feedback(exercise, False, outcome.message, wrong_hint)
         return Feedback(exercise, False, outcome.message, outcome.hint or hint)
     except Exception as exc:
-        return Feedback(exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {exc}).", hint)
+        return Feedback(
+            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {exc}).", hint
+        )

@@ -1,0 +1,86 @@
+# dlcourse: two commands do everything on a fresh machine with Python 3.11+ and make.
+#   make book   create .venv, install the pinned toolchain, build the HTML book
+#   make test   lint, unit tests, nbval on every chapter, strict book build, browser tests
+# See README.md for the rest.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
+JB_STRICT := $(BIN)/jupyter-book build -W -n --keep-going .
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: help venv book build test lint unit nbval browser execute lab bench vendor clean
+
+help:
+	@echo "make book     - create .venv, install everything, build the HTML book into _build/html"
+	@echo "make test     - ruff, unit tests, nbval on every notebook, strict book build, browser tests"
+	@echo "make execute  - re-run every notebook top to bottom in a fresh kernel, storing outputs"
+	@echo "make lab      - open the notebooks in JupyterLab on the project's kernel"
+	@echo "make bench    - run benchmarks/run.py and write bench.json"
+
+# The virtual environment, rebuilt when a pin changes.
+$(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements.txt -r requirements-test.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dlcourse)" >/dev/null
+	$(BIN)/python -m pip check
+	touch $@
+
+venv: $(STAMP)
+
+# The HTML book, built strictly (warnings fail) from the outputs stored in the notebooks.
+build: $(STAMP)
+	rm -rf _build
+	@start=$$(date +%s); $(JB_STRICT) >_build.log 2>&1 || { cat _build.log; exit 1; }; \
+	  end=$$(date +%s); rm -f _build.log; echo "book built in $$((end - start)) s (strict: -W -n --keep-going)"
+
+book: build
+	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check dlcourse tests benchmarks _ext
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -n 2 --ignore=tests/browser -q
+
+# Every chapter notebook re-runs in a fresh kernel; its outputs must match the stored ones.
+nbval: $(STAMP)
+	$(BIN)/python -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -q $(NOTEBOOKS)
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -q
+
+test: lint unit nbval build browser
+	@echo "make test: all green"
+
+execute: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+	  start=$$(date +%s); \
+	  $(BIN)/jupyter execute --inplace --kernel_name=python3 "$$nb" 2>/dev/null || exit 1; \
+	  echo "$$nb: executed in $$(( $$(date +%s) - start )) s"; \
+	done
+
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-lab.txt -c constraints.txt
+	$(BIN)/jupyter lab --notebook-dir=. chapters/
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --json bench.json
+
+# Refresh the vendored widget JavaScript (needs npm; the result is committed).
+vendor:
+	rm -rf /tmp/dlcourse-vendor && mkdir -p /tmp/dlcourse-vendor
+	cd /tmp/dlcourse-vendor && npm init -y >/dev/null && \
+	  npm install --no-audit --no-fund requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15 >/dev/null
+	cp /tmp/dlcourse-vendor/node_modules/requirejs/require.js _vendor/widgets/
+	cp /tmp/dlcourse-vendor/node_modules/@jupyter-widgets/html-manager/dist/{embed-amd.js,embed.js.LICENSE.txt,*.woff,*.woff2} _vendor/widgets/
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis .ruff_cache

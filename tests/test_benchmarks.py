@@ -1,0 +1,36 @@
+"""benchmarks/run.py keeps its command line and JSON format (speed itself is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+IMPLS = {"numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps"}
+
+
+def test_json_format(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(RUN), "--quick", "-k", "matmul_peak", "-k", "activation_relu", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    assert "matmul_peak" in proc.stdout and "activation_relu" in proc.stdout
+    payload = json.loads(out.read_text())
+    assert set(payload) == {"machine", "results"}
+    assert {"cpu_count", "numpy", "torch"} <= set(payload["machine"])
+    rows = payload["results"]
+    assert {r["benchmark"] for r in rows} == {"matmul_peak", "activation_relu"}
+    for row in rows:
+        assert set(row) == {"benchmark", "impl", "median_s", "repeats", "params", "metrics"}
+        assert row["impl"] in IMPLS and row["median_s"] > 0 and row["repeats"] >= 1
+    peak = [r for r in rows if r["benchmark"] == "matmul_peak"]
+    assert {r["impl"] for r in peak} >= {"numpy", "torch-cpu"}
+    assert all(r["metrics"]["float32_gflops"] > 0 and r["metrics"]["float64_gflops"] > 0 for r in peak)
+    relu = {r["impl"]: r for r in rows if r["benchmark"] == "activation_relu"}
+    assert relu["torch-cpu"]["metrics"]["speed_vs_torch_cpu"] == 1.0
+
+
+def test_unknown_name_is_refused():
+    proc = subprocess.run([sys.executable, str(RUN), "-k", "nope"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown benchmark 'nope'; choose from matmul_peak" in proc.stderr
