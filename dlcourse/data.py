@@ -11,7 +11,9 @@ import numpy as np
 from dlcourse.validation import check_positive
 
 
-def two_blobs(n: int = 100, seed: int = 0, gap: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def two_blobs(
+    n: int = 100, seed: int = 0, gap: float = 1.0, center: tuple[float, float] = (0.0, 0.0)
+) -> tuple[np.ndarray, np.ndarray]:
     """Two Gaussian clouds in 2-D, labelled 0 and 1.
 
     With ``gap > 0`` the classes are linearly separable: points that would fall inside a
@@ -21,6 +23,8 @@ def two_blobs(n: int = 100, seed: int = 0, gap: float = 1.0) -> tuple[np.ndarray
         n: points per class.
         seed: seeds the generator.
         gap: the empty margin between the classes.
+        center: where the middle of the two clouds sits; away from the origin, the
+            perceptron needs its bias.
 
     Returns:
         x: (2n, 2) float64; y: (2n,) float64 in {0, 1}.
@@ -33,7 +37,7 @@ def two_blobs(n: int = 100, seed: int = 0, gap: float = 1.0) -> tuple[np.ndarray
     for cloud, sign in ((x0, -1.0), (x1, 1.0)):
         distance = cloud @ normal  # (n,) signed distance to the line
         cloud += np.maximum(0.0, gap / 2 - sign * distance)[:, None] * sign * normal
-    x = np.concatenate([x0, x1])  # (2n, 2)
+    x = np.concatenate([x0, x1]) + np.asarray(center)  # (2n, 2)
     y = np.concatenate([np.zeros(n), np.ones(n)])  # (2n,)
     return x, y
 
@@ -47,3 +51,48 @@ def xor() -> tuple[np.ndarray, np.ndarray]:
     x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([0.0, 1.0, 1.0, 0.0])
     return x, y
+
+
+def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.2) -> dict[str, np.ndarray]:
+    """The 8x8 handwritten digits that ship inside scikit-learn (1,797 images, no download).
+
+    Pixels are scaled from 0-16 to [0, 1] and flattened to 64 features. The split is
+    stratified by class and seeded.
+
+    Args:
+        seed: seeds the split.
+        val_fraction: share of all images kept for validation.
+        test_fraction: share of all images kept for the final test.
+
+    Returns:
+        ``x_train, y_train, x_val, y_val, x_test, y_test``: inputs (n, 64) float32 and
+        labels (n,) int64; also ``images`` (1797, 8, 8) and ``labels`` of the whole set.
+
+    Raises:
+        ModuleNotFoundError: scikit-learn is missing, with the command that installs it.
+    """
+    try:
+        from sklearn.datasets import load_digits as _load
+        from sklearn.model_selection import train_test_split
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "load_digits needs scikit-learn, which ships the dataset: pip install scikit-learn==1.9.1"
+        ) from None
+    digits = _load()
+    x = (digits.data / 16.0).astype(np.float32)  # (1797, 64) in [0, 1]
+    y = digits.target.astype(np.int64)  # (1797,)
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
+    val_share = val_fraction / (1 - test_fraction)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=val_share, stratify=y_rest, random_state=seed
+    )
+    return {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_val": x_val,
+        "y_val": y_val,
+        "x_test": x_test,
+        "y_test": y_test,
+        "images": digits.images.astype(np.float32) / 16.0,
+        "labels": y,
+    }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     r"""Estimate :math:`\partial f / \partial x` by centred differences.
 
     .. math:: \frac{\partial f}{\partial x_i} \approx \frac{f(x + \epsilon e_i) - f(x - \epsilon e_i)}{2\epsilon}
@@ -18,7 +18,8 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: flo
     Args:
         f: a scalar function of an array.
         x: the point, any shape; it is copied to float64 and never modified.
-        eps: the step.
+        eps: the step. The truncation error grows like eps**2 and the rounding error like
+            1e-16 / eps; 1e-5 keeps both near 1e-10 for functions of size 1.
 
     Returns:
         The gradient, same shape as ``x``, float64.

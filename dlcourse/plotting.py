@@ -66,6 +66,7 @@ def plot_decision_boundary(
     y: np.ndarray,
     title: str = "",
     resolution: int = 200,
+    legend_loc: str = "upper left",
 ) -> plt.Axes:
     """Shade the plane by the class ``predict`` gives it and scatter the labelled points.
 
@@ -76,6 +77,7 @@ def plot_decision_boundary(
         y: (N,) their labels, 0 or 1.
         title: the axes title.
         resolution: grid points along each axis.
+        legend_loc: where the legend goes (any Matplotlib location, e.g. "lower right").
     """
     pad = 0.5
     lo, hi = x.min(axis=0) - pad, x.max(axis=0) + pad  # (2,), (2,)
@@ -89,5 +91,5 @@ def plot_decision_boundary(
         ax.scatter(pts[:, 0], pts[:, 1], marker=marker, color=COLORS[label * 3], edgecolor="k", label=f"class {label}")
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
     ax.set_aspect("equal")
-    ax.legend(loc="upper left")
+    ax.legend(loc=legend_loc)
     return ax

@@ -236,12 +236,14 @@ def check_value(
                 got = {str(a).strip().lower() for a in answer}
             except TypeError:
                 return Feedback(exercise, False, f"expected a set of names, got {type(answer).__name__}.", hint)
-            names = {e.lower(): e for e in expected}  # the canonical spelling, for messages
-            want = set(names)
+            want = {e.lower() for e in expected}
             if got == want:
                 return Feedback(exercise, True, "that is the right set.")
-            missing, extra = sorted(names[m] for m in want - got), sorted(got - want)
-            parts = ([f"missing {missing}"] if missing else []) + ([f"should not include {extra}"] if extra else [])
+            # Name only the learner's own wrong entries; count the missing ones, so that the
+            # feedback never hands out the answer.
+            missing, extra = len(want - got), sorted(got - want)
+            parts = [f"you included {extra}, which do not belong"] if extra else []
+            parts += [f"{missing} right entr{'y is' if missing == 1 else 'ies are'} missing"] if missing else []
             return Feedback(exercise, False, "; ".join(parts) + ".", hint)
         outcome = _compare(answer, np.asarray(expected, dtype=np.float64), "this question", rtol, 1e-12)
         if outcome.ok:

@@ -70,8 +70,8 @@ def test_page_works_offline(browser_context, book_server, path):
         )
         assert not broken, f"{path}: images did not load: {broken}"
 
-        # Widgets: where the page embeds widget state, the widget manager drew them.
-        if page.locator("script[type='application/vnd.jupyter.widget-state+json']").count():
+        # Widgets: where the page shows a widget view (a progress bar, say), the manager drew it.
+        if page.locator("script[type='application/vnd.jupyter.widget-view+json']").count():
             page.wait_for_selector(".jupyter-widgets", timeout=10_000)
 
         # Static explorers: moving a slider swaps the picture.
@@ -121,3 +121,35 @@ def test_internal_links_resolve(book_server):
             elif frag and target.endswith(".html") and frag not in ids.get(target, set()):
                 bad.append(f"{page_path}: {href} -> no id {frag!r} on {target}")
     assert not bad, "broken internal links:\n" + "\n".join(bad)
+
+
+def _repository_url() -> str:
+    config = (BUILD.parents[1] / "_config.yml").read_text()
+    return re.search(r"^repository:\s*\n\s+url:\s*(\S+)", config, re.M).group(1).rstrip("/")
+
+
+@pytest.mark.parametrize("path", CHAPTERS)
+def test_launch_buttons_and_download(path):
+    """Binder and Colab buttons point at the repository set once in _config.yml; the .ipynb downloads."""
+    html = (BUILD / path).read_text()
+    repo = _repository_url()
+    owner_name = repo.split("github.com/")[1]
+    stem = Path(path).with_suffix(".ipynb").as_posix()
+    assert f"https://mybinder.org/v2/gh/{owner_name}/main?urlpath=lab/tree/{stem}" in html
+    assert f"https://colab.research.google.com/github/{owner_name}/blob/main/{stem}" in html
+    download = re.search(r'href="([^"]*_sources/[^"]*\.ipynb)"', html)
+    assert download, f"{path}: no .ipynb download link"
+    assert (BUILD / path).parent.joinpath(download.group(1)).resolve().is_file()
+
+
+def test_footer_copyright():
+    html = (BUILD / "intro.html").read_text()
+    assert re.search(r"©\s*Copyright\s*2026", html), "footer copyright is missing or wrong"
+
+
+def test_favicon_is_served(book_server):
+    """Browsers ask for /favicon.ico on every page; a 404 there is a console error for readers."""
+    from urllib.request import urlopen
+
+    with urlopen(book_server.url("favicon.ico")) as response:  # 127.0.0.1 only
+        assert response.status == 200 and response.read(4) == b"\x00\x00\x01\x00"

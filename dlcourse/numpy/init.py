@@ -1,0 +1,36 @@
+r"""Weight initialisers: where training starts.
+
+All-zero weights make every neuron in a layer compute the same thing and receive the same
+gradient, so they stay identical forever (the symmetry is never broken). Random weights
+break it, and their scale matters: too small and the signal fades layer after layer, too
+large and it explodes. Xavier (Glorot) keeps the variance steady for tanh/sigmoid layers,
+:math:`\mathrm{Var}(w) = 2 / (n_{in} + n_{out})`; He (Kaiming) for ReLU layers,
+:math:`\mathrm{Var}(w) = 2 / n_{in}`.
+
+Every initialiser draws from a NumPy generator, in both trees, so the NumPy and PyTorch
+networks of the course can start from identical weights.
+
+Mirrored by :mod:`dlcourse.torch.init`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["he_normal", "xavier_uniform", "zeros"]
+
+
+def zeros(fan_in: int, fan_out: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """A (fan_in, fan_out) matrix of zeros, float32: the initialisation that does not work."""
+    return np.zeros((fan_in, fan_out), dtype=np.float32)
+
+
+def xavier_uniform(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    r"""Glorot/Xavier uniform: :math:`U(-a, a)`, :math:`a = \sqrt{6 / (n_{in} + n_{out})}`; (fan_in, fan_out), float32."""
+    bound = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, size=(fan_in, fan_out)).astype(np.float32)
+
+
+def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
+    r"""He/Kaiming normal: :math:`N(0, 2 / n_{in})`; (fan_in, fan_out), float32."""
+    return (rng.standard_normal(size=(fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)

@@ -1,0 +1,271 @@
+r"""Layers in NumPy: each a forward/backward pair with an explicit cache, wrapped in a class.
+
+A fully connected (linear) layer maps a batch :math:`x` of shape (N, D_in) to
+:math:`z = xW + b` of shape (N, D_out). :math:`W` is (D_in, D_out): row :math:`i` holds the
+connections that start at input neuron :math:`i`, column :math:`j` those that end at output
+neuron :math:`j`. (``torch.nn.Linear`` stores the transpose; copy with ``.T``.)
+
+The classes follow ``torch.nn`` names (``weight``, ``bias``, ``parameters()``,
+``zero_grad()``, ``train()``, ``eval()``) and add ``backward(dout)``, which accumulates
+parameter gradients into ``param.grad`` and returns the gradient for the layer's input.
+
+Mirrored by :mod:`dlcourse.torch.layers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from dlcourse.numpy import activations
+from dlcourse.numpy import init as initialisers
+from dlcourse.validation import as_float_array, check_shape
+
+__all__ = [
+    "Dropout",
+    "Linear",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "linear_backward",
+    "linear_forward",
+]
+
+
+def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """z = x W + b.
+
+    Args:
+        x: (N, D_in).
+        weight: (D_in, D_out).
+        bias: (D_out,).
+
+    Returns:
+        out (N, D_out) and ``cache = (x, weight)``.
+    """
+    check_shape(x, "x", (None, weight.shape[0]))
+    out = x @ weight  # (N, D_out)
+    out += bias  # in place: no second (N, D_out) buffer
+    return out, (x, weight)
+
+
+def linear_backward(
+    dout: np.ndarray, cache: tuple, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    r"""Gradients of a linear layer.
+
+    :math:`dx = dout\,W^\top`, :math:`dW = x^\top dout`, :math:`db = \sum_n dout_n`.
+
+    Args:
+        dout: (N, D_out) upstream gradient.
+        cache: from :func:`linear_forward`.
+        input_grad: compute ``dx``; the first layer of a network does not need it, and
+            skipping it saves the largest matrix product of the backward pass.
+
+    Returns:
+        dx (N, D_in) or None, dweight (D_in, D_out), dbias (D_out,).
+    """
+    x, weight = cache
+    dx = dout @ weight.T if input_grad else None  # (N, D_in)
+    return dx, x.T @ dout, dout.sum(axis=0)
+
+
+class Parameter:
+    """A trainable array and its gradient (same shape, accumulated by ``backward``)."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+
+class Module:
+    """Base class: parameters, gradients, train/eval mode, and ``__call__ = forward``."""
+
+    training: bool = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs, in a fixed order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield name, value
+
+    def parameters(self) -> list[Parameter]:
+        """The trainable parameters, for an optimiser."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero before the next backward pass."""
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active)."""
+        self.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (dropout off)."""
+        return self.train(False)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameter arrays by name."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays into the parameters, checking names and shapes."""
+        own = dict(self.named_parameters())
+        if set(state) != set(own):
+            raise ValueError(f"state has keys {sorted(state)}, expected {sorted(own)}.")
+        for name, p in own.items():
+            value = np.asarray(state[name], dtype=p.data.dtype)
+            check_shape(value, name, p.shape)
+            p.data[...] = value
+
+
+class Linear(Module):
+    """A fully connected layer z = x W + b, He-initialised by default.
+
+    Args:
+        in_features: D_in.
+        out_features: D_out.
+        rng: the generator the weights are drawn from.
+        init: ``"he"`` (for ReLU networks), ``"xavier"`` (tanh/sigmoid) or ``"zeros"``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, rng: np.random.Generator, init: str = "he") -> None:
+        draw = {"he": initialisers.he_normal, "xavier": initialisers.xavier_uniform, "zeros": initialisers.zeros}
+        if init not in draw:
+            raise ValueError(f"init must be one of {sorted(draw)}, got {init!r}.")
+        self.weight = Parameter(draw[init](in_features, out_features, rng))  # (D_in, D_out)
+        self.bias = Parameter(np.zeros(out_features, dtype=np.float32))  # (D_out,)
+        self.input_grad = True  # Sequential turns it off for its first layer
+        self.cache: tuple | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self.cache = linear_forward(x, self.weight.data, self.bias.data)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        dx, dweight, dbias = linear_backward(dout, self.cache, self.input_grad)
+        self.weight.grad += dweight
+        self.bias.grad += dbias
+        return dx
+
+
+class _Activation(Module):
+    """Wraps an activation's forward/backward pair from :mod:`dlcourse.numpy.activations`."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self._forward = getattr(activations, f"{self.name}_forward")
+        self._backward = getattr(activations, f"{self.name}_backward")
+        self.cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self.cache = self._forward(x)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self._backward(dout, self.cache)
+
+
+class ReLU(_Activation):
+    """max(0, x), elementwise."""
+
+    name = "relu"
+
+
+class Sigmoid(_Activation):
+    """The logistic sigmoid, elementwise."""
+
+    name = "sigmoid"
+
+
+class Tanh(_Activation):
+    """The hyperbolic tangent, elementwise."""
+
+    name = "tanh"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each unit with probability ``p`` and scale the
+    survivors by 1/(1-p), so that evaluation needs no rescaling.
+
+    Args:
+        p: the drop probability, in [0, 1).
+        rng: the generator the masks are drawn from.
+    """
+
+    def __init__(self, p: float, rng: np.random.Generator) -> None:
+        if not 0 <= p < 1:
+            raise ValueError(f"p must be in [0, 1), got {p!r}.")
+        self.p, self.rng, self.mask = p, rng, None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0:
+            self.mask = None
+            return x
+        keep = self.rng.random(x.shape) >= self.p  # (N, D) bool
+        self.mask = keep.astype(x.dtype) / (1 - self.p)
+        return x * self.mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout if self.mask is None else dout * self.mask
+
+
+class Sequential(Module):
+    """Layers applied in order; ``backward`` runs them in reverse.
+
+    The first layer does not compute a gradient for the network's input, which nothing uses.
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        self.layers = list(layers)
+        if self.layers and isinstance(self.layers[0], Linear):
+            self.layers[0].input_grad = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, "x")
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for i, layer in enumerate(self.layers):
+            for name, p in layer.named_parameters():
+                yield f"{i}.{name}", p
+
+    def train(self, mode: bool = True) -> Sequential:
+        self.training = mode
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)

@@ -1,0 +1,124 @@
+r"""Optimisers in NumPy: turn gradients into parameter updates, in place.
+
+- SGD: :math:`\theta \leftarrow \theta - \eta\, g`.
+- Momentum: :math:`v \leftarrow \mu v + g`, :math:`\theta \leftarrow \theta - \eta v`
+  (PyTorch's form): a ball rolling downhill that keeps some speed.
+- Adam: running averages of the gradient and its square, bias-corrected,
+  :math:`\theta \leftarrow \theta - \eta\, \hat m / (\sqrt{\hat v} + \epsilon)`.
+
+Weight decay adds :math:`\lambda\theta` to every gradient (L2 regularisation). Each
+matches its ``torch.optim`` counterpart update for update; ``tests/test_optim.py`` checks it.
+Hyperparameters are constructor arguments; optimiser state (velocities, moments) lives in
+separate arrays, one per parameter.
+
+Mirrored by :mod:`dlcourse.torch.optim`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlcourse.numpy.layers import Parameter
+from dlcourse.validation import check_positive
+
+__all__ = ["SGD", "Adam", "Momentum", "Optimizer"]
+
+
+class Optimizer:
+    """Holds the parameters; ``zero_grad()`` clears their gradients, ``step()`` updates them."""
+
+    def __init__(self, params: Sequence[Parameter], lr: float, weight_decay: float = 0.0) -> None:
+        check_positive(lr, "lr")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
+        self.params, self.lr, self.weight_decay = list(params), lr, weight_decay
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero."""
+        for p in self.params:
+            p.grad[...] = 0
+
+    def _grad(self, p: Parameter) -> np.ndarray:
+        return p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+
+    def step(self) -> None:
+        """Apply one update to every parameter."""
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Plain gradient descent: p -= lr * grad.
+
+    Args:
+        params: the parameters to update.
+        lr: the learning rate.
+        weight_decay: L2 penalty coefficient.
+    """
+
+    def step(self) -> None:
+        for p in self.params:
+            p.data -= self.lr * self._grad(p)
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum: v = momentum * v + grad; p -= lr * v.
+
+    Args:
+        params: the parameters to update.
+        lr: the learning rate.
+        momentum: how much of the previous velocity is kept, in [0, 1).
+        weight_decay: L2 penalty coefficient.
+    """
+
+    def __init__(
+        self, params: Sequence[Parameter], lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.momentum = momentum
+        self.velocity = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        for p, v in zip(self.params, self.velocity, strict=True):
+            v *= self.momentum
+            v += self._grad(p)
+            p.data -= self.lr * v
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015), as ``torch.optim.Adam``.
+
+    Args:
+        params: the parameters to update.
+        lr: the learning rate.
+        betas: decay rates of the first and second moment averages.
+        eps: added to the denominator for stability.
+        weight_decay: L2 penalty coefficient (added to the gradient, as in torch).
+    """
+
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.betas, self.eps, self.t = betas, eps, 0
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        correction1, correction2 = 1 - b1**self.t, 1 - b2**self.t
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            g = self._grad(p)
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            denom = np.sqrt(v) / np.sqrt(correction2) + self.eps
+            p.data -= (self.lr / correction1) * m / denom

@@ -1,0 +1,29 @@
+"""Weight initialisers in PyTorch, mirroring :mod:`dlcourse.numpy.init`.
+
+They draw from the same NumPy generator and convert, so a NumPy network and a PyTorch
+network built with the same seed start from exactly the same weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dlcourse.numpy import init as _np_init
+
+__all__ = ["he_normal", "xavier_uniform", "zeros"]
+
+
+def zeros(fan_in: int, fan_out: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+    """A (fan_in, fan_out) float32 tensor of zeros."""
+    return torch.from_numpy(_np_init.zeros(fan_in, fan_out, rng))
+
+
+def xavier_uniform(fan_in: int, fan_out: int, rng: np.random.Generator) -> torch.Tensor:
+    """Glorot/Xavier uniform, (fan_in, fan_out), float32, drawn exactly as the NumPy tree draws it."""
+    return torch.from_numpy(_np_init.xavier_uniform(fan_in, fan_out, rng))
+
+
+def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> torch.Tensor:
+    """He/Kaiming normal, (fan_in, fan_out), float32, drawn exactly as the NumPy tree draws it."""
+    return torch.from_numpy(_np_init.he_normal(fan_in, fan_out, rng))

@@ -1,0 +1,93 @@
+r"""Optimisers in PyTorch, mirroring :mod:`dlcourse.numpy.optim`.
+
+Written by hand with tensor operations on ``param.grad`` (inside ``torch.no_grad()``), so
+the update rules can be read and checked against ``torch.optim`` step for step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from dlcourse.validation import check_positive
+
+__all__ = ["SGD", "Adam", "Momentum", "Optimizer"]
+
+
+class Optimizer:
+    """Holds the parameters; ``zero_grad()`` clears their gradients, ``step()`` updates them."""
+
+    def __init__(self, params: Sequence[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> None:
+        check_positive(lr, "lr")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
+        self.params, self.lr, self.weight_decay = list(params), lr, weight_decay
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero."""
+        for p in self.params:
+            if p.grad is not None:
+                p.grad.zero_()
+
+    def _grad(self, p: torch.nn.Parameter) -> torch.Tensor:
+        return p.grad + self.weight_decay * p if self.weight_decay else p.grad
+
+    def step(self) -> None:
+        """Apply one update to every parameter."""
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Plain gradient descent: p -= lr * grad."""
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for p in self.params:
+            p -= self.lr * self._grad(p)
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum: v = momentum * v + grad; p -= lr * v."""
+
+    def __init__(
+        self, params: Sequence[torch.nn.Parameter], lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.momentum = momentum
+        self.velocity = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for p, v in zip(self.params, self.velocity, strict=True):
+            v.mul_(self.momentum).add_(self._grad(p))
+            p -= self.lr * v
+
+
+class Adam(Optimizer):
+    """Adam, as ``torch.optim.Adam``."""
+
+    def __init__(
+        self,
+        params: Sequence[torch.nn.Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.betas, self.eps, self.t = betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        correction1, correction2 = 1 - b1**self.t, 1 - b2**self.t
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            g = self._grad(p)
+            m.mul_(b1).add_((1 - b1) * g)
+            v.mul_(b2).add_((1 - b2) * g * g)
+            denom = v.sqrt() / correction2**0.5 + self.eps
+            p -= (self.lr / correction1) * m / denom

@@ -1,0 +1,136 @@
+"""Layers: finite differences for every backward, and agreement with torch on the same weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dlcourse.gradcheck import numerical_gradient
+from dlcourse.numpy import layers as L
+from dlcourse.numpy import losses as npl
+from dlcourse.torch import layers as T
+
+
+def test_linear_backward_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    x, w, b, g = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2), rng.normal(size=(4, 2))
+    _, cache = L.linear_forward(x, w, b)
+    dx, dw, db = L.linear_backward(g, cache)
+    loss = lambda x_, w_, b_: float(np.sum(L.linear_forward(x_, w_, b_)[0] * g))  # noqa: E731
+    np.testing.assert_allclose(dx, numerical_gradient(lambda v: loss(v, w, b), x), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(dw, numerical_gradient(lambda v: loss(x, v, b), w), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(db, numerical_gradient(lambda v: loss(x, w, v), b), rtol=1e-7, atol=1e-9)
+    tdx, tdw, tdb = T.linear_backward(
+        torch.tensor(g), T.linear_forward(torch.tensor(x), torch.tensor(w), torch.tensor(b))[1]
+    )
+    for ours, theirs in ((dx, tdx), (dw, tdw), (db, tdb)):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12)
+    assert L.linear_backward(g, cache, input_grad=False)[0] is None
+
+
+def test_weight_matrix_rows_are_inputs_columns_are_outputs():
+    layer = L.Linear(2, 3, np.random.default_rng(0))
+    assert layer.weight.shape == (2, 3) and layer.bias.shape == (3,)
+    assert layer(np.ones((5, 2), dtype=np.float32)).shape == (5, 3)
+
+
+def _pair(activation: str, seed: int = 0, dropout: float = 0.0):
+    """The same 5-8-8-3 network in both trees, from the same generator."""
+    acts = {"relu": (L.ReLU, T.ReLU), "tanh": (L.Tanh, T.Tanh), "sigmoid": (L.Sigmoid, T.Sigmoid)}[activation]
+    nets = []
+    for tree, act in ((L, acts[0]), (T, acts[1])):
+        rng = np.random.default_rng(seed)
+        drop = np.random.default_rng(seed + 1)
+        layers = [
+            tree.Linear(5, 8, rng),
+            act(),
+            tree.Dropout(dropout, drop),
+            tree.Linear(8, 8, rng),
+            act(),
+            tree.Linear(8, 3, rng),
+        ]
+        nets.append(tree.Sequential(*layers))
+    return nets
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_network_forward_and_gradients_match_torch(activation, dropout):
+    net, tnet = _pair(activation, dropout=dropout)
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(6, 5)).astype(np.float32), rng.integers(0, 3, size=6)
+    logits = net(x)
+    loss, cache = npl.cross_entropy_forward(logits, y)
+    net.zero_grad()
+    net.backward(npl.cross_entropy_backward(1.0, cache))
+    tlogits = tnet(torch.from_numpy(x))
+    tloss = F.cross_entropy(tlogits, torch.from_numpy(y))
+    tloss.backward()
+    np.testing.assert_allclose(logits, tlogits.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert loss == pytest.approx(tloss.item(), rel=1e-5)
+    tparams = dict(tnet.named_parameters())
+    for name, p in net.named_parameters():
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_sequential_backward_matches_finite_differences_float64():
+    net, _ = _pair("tanh")
+    for p in net.parameters():
+        p.data = p.data.astype(np.float64)
+        p.grad = np.zeros_like(p.data)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(4, 5)), rng.integers(0, 3, size=4)
+    net.zero_grad()
+    _, cache = npl.cross_entropy_forward(net(x), y)
+    net.backward(npl.cross_entropy_backward(1.0, cache))
+    for name, p in net.named_parameters():
+
+        def loss_at(value, p=p):
+            saved = p.data
+            p.data = value
+            out = npl.cross_entropy(net(x), y)
+            p.data = saved
+            return out
+
+        np.testing.assert_allclose(p.grad, numerical_gradient(loss_at, p.data), rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_dropout_train_and_eval():
+    drop = L.Dropout(0.5, np.random.default_rng(0))
+    x = np.ones((1000, 10), dtype=np.float32)
+    out = drop(x)
+    assert set(np.unique(out)) == {0.0, 2.0} and abs(out.mean() - 1.0) < 0.05
+    np.testing.assert_array_equal(drop.backward(np.ones_like(x)), out)
+    drop.eval()
+    np.testing.assert_array_equal(drop(x), x)
+    with pytest.raises(ValueError, match=r"^p must be in \[0, 1\), got 1\.0\.$"):
+        L.Dropout(1.0, np.random.default_rng(0))
+
+
+def test_state_dict_round_trip_and_errors():
+    net, tnet = _pair("relu", seed=1)
+    other, _ = _pair("relu", seed=2)
+    other.load_state_dict(net.state_dict())
+    x = np.random.default_rng(0).normal(size=(2, 5)).astype(np.float32)
+    np.testing.assert_array_equal(other(x), net(x))
+    # torch tree -> NumPy tree: same names, same shapes.
+    other.load_state_dict({k: v.detach().numpy() for k, v in tnet.state_dict().items()})
+    with pytest.raises(ValueError, match=r"^0\.weight must have shape \(5, 8\), got \(8, 5\)\.$"):
+        other.load_state_dict({k: (v.T if k == "0.weight" else v) for k, v in net.state_dict().items()})
+    with pytest.raises(ValueError, match="state has keys"):
+        other.load_state_dict({})
+
+
+def test_zero_initialisation_keeps_neurons_identical():
+    """Symmetry: with zero weights every hidden unit gets the same gradient, so they never differ."""
+    rng = np.random.default_rng(0)
+    net = L.Sequential(L.Linear(4, 6, rng, init="zeros"), L.Tanh(), L.Linear(6, 3, rng, init="zeros"))
+    x, y = rng.normal(size=(8, 4)).astype(np.float32), rng.integers(0, 3, size=8)
+    _, cache = npl.cross_entropy_forward(net(x), y)
+    net.backward(npl.cross_entropy_backward(1.0, cache))
+    w = net[0].weight.grad
+    assert np.allclose(w, w[:, :1])  # every column (hidden unit) has the same gradient
+    with pytest.raises(ValueError, match="init must be one of"):
+        L.Linear(2, 2, rng, init="ones")
