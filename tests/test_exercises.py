@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from dlcourse.exercises import ch01, ch02
+
+from .strategies import garbage, raises_boom
 
 SOLUTIONS = [
     (ch01.check_count_parameters, ch01.solution_count_parameters),
@@ -78,26 +79,6 @@ def test_wrong_answers_to_value_exercises():
     assert "convolutional" not in str(feedback)  # the feedback never gives the answer away
 
 
-def _raises(*args):
-    raise RuntimeError("boom")
-
-
-garbage = st.one_of(
-    st.none(),
-    st.integers(),
-    st.floats(allow_nan=True),
-    st.text(max_size=5),
-    st.lists(st.integers(), max_size=3),
-    st.just(_raises),
-    st.just(lambda *a: "not a number"),
-    st.just(lambda *a: np.full(17, np.nan)),
-    st.just(lambda *a: [[1, 2], [3]]),  # ragged
-    st.just(lambda *a: {"a": 1}),
-    st.just(lambda *a: np.ones((7, 7, 7))),
-    st.just(lambda: 0),  # wrong arity
-)
-
-
 @pytest.mark.parametrize("checker", CHECKERS, ids=lambda f: f.__name__)
 @given(answer=garbage)
 def test_checker_never_raises(checker, answer):
@@ -114,6 +95,6 @@ def test_and_gate_checker_never_raises(weight, bias):
 
 
 def test_exception_inside_learner_code_is_reported():
-    feedback = ch02.check_sigmoid(_raises)
+    feedback = ch02.check_sigmoid(raises_boom)
     assert "raised RuntimeError: boom" in feedback.message
     assert "x = [-2, 0, 2]" in feedback.message  # which input failed
