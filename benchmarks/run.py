@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -134,11 +135,100 @@ def _bench_activation(name: str, quick: bool) -> list[Result]:
     return rows
 
 
+def bench_mlp_train_step(quick: bool) -> list[Result]:
+    """One training step (forward, backward, SGD update) of a 784-256-10 ReLU MLP on a batch
+    of 128, float32: the package's modular NumPy layers against torch.nn + torch.optim."""
+    from dlcourse.numpy import layers as L
+    from dlcourse.numpy import losses
+    from dlcourse.numpy import optim as O
+
+    repeats = 20 if quick else 200
+    sizes, batch = (784, 256, 10), 128
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], size=batch)
+    net = L.Sequential(L.Linear(sizes[0], sizes[1], rng), L.ReLU(), L.Linear(sizes[1], sizes[2], rng))
+    opt = O.SGD(net.parameters(), lr=0.01)
+
+    def numpy_step():
+        loss, cache = losses.cross_entropy_forward(net(x), y)
+        opt.zero_grad()
+        net.backward(losses.cross_entropy_backward(1.0, cache))
+        opt.step()
+
+    rows = [Result("mlp_train_step", "numpy", _median(time_call(numpy_step, repeats=repeats, warmup=10)), repeats)]
+    for impl, device in _torch_devices():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(sizes[0], sizes[1]), torch.nn.ReLU(), torch.nn.Linear(sizes[1], sizes[2])
+        ).to(device)
+        topt = torch.optim.SGD(model.parameters(), lr=0.01)
+        xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+        def torch_step(model=model, topt=topt, xt=xt, yt=yt):
+            loss = torch.nn.functional.cross_entropy(model(xt), yt)
+            topt.zero_grad()
+            loss.backward()
+            topt.step()
+
+        sync = lambda d=device: synchronize(d)  # noqa: E731
+        median = _median(time_call(torch_step, repeats=repeats, warmup=10, sync=sync))
+        rows.append(Result("mlp_train_step", impl, median, repeats))
+    reference = next(r.median_s for r in rows if r.impl == "torch-cpu")
+    for row in rows:
+        row.params = {"sizes": list(sizes), "batch": batch, "dtype": "float32", "optimizer": "SGD"}
+        row.metrics = {"speed_vs_torch_cpu": round(reference / row.median_s, 3)}
+    return rows
+
+
+def bench_mlp_digits(quick: bool) -> list[Result]:
+    """Train the package's NumPy MLP (64-256-10, ReLU, dropout 0.2, Adam 2e-3, batch 32) on the
+    8x8 digits that ship with scikit-learn; report test accuracy over several seeds."""
+    from dlcourse.data import load_digits
+    from dlcourse.numpy import layers as L
+    from dlcourse.numpy import optim as O
+    from dlcourse.numpy import train as TR
+
+    seeds = [0] if quick else [0, 1, 2]
+    epochs = 5 if quick else 40
+    data = load_digits(seed=0)
+    times, accs = [], []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        net = L.Sequential(
+            L.Linear(64, 256, rng), L.ReLU(), L.Dropout(0.2, np.random.default_rng(seed + 100)), L.Linear(256, 10, rng)
+        )
+        opt = O.Adam(net.parameters(), lr=2e-3)
+        start = time.perf_counter()
+        TR.fit(
+            net, opt, data["x_train"], data["y_train"], epochs, 32, np.random.default_rng(seed + 200), progress=False
+        )
+        times.append(time.perf_counter() - start)
+        accs.append(TR.accuracy(net, data["x_test"], data["y_test"]))
+    return [
+        Result(
+            "mlp_digits",
+            "numpy",
+            _median(times),
+            len(seeds),
+            {"dataset": "sklearn digits 8x8", "sizes": [64, 256, 10], "epochs": epochs, "seeds": seeds},
+            {
+                "test_acc": round(float(np.median(accs)), 4),
+                "test_acc_min": round(min(accs), 4),
+                "train_s": round(_median(times), 3),
+                "n_test": len(data["y_test"]),
+            },
+        )
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[bool], list[Result]]] = {
     "matmul_peak": bench_matmul_peak,
     "activation_sigmoid": lambda quick: _bench_activation("sigmoid", quick),
     "activation_tanh": lambda quick: _bench_activation("tanh", quick),
     "activation_relu": lambda quick: _bench_activation("relu", quick),
+    "mlp_train_step": bench_mlp_train_step,
+    "mlp_digits": bench_mlp_digits,
 }
 
 

@@ -31,6 +31,17 @@ def test_json_format(tmp_path):
     assert relu["torch-cpu"]["metrics"]["speed_vs_torch_cpu"] == 1.0
 
 
+def test_mlp_benchmarks_report_their_metrics(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(RUN), "--quick", "-k", "mlp_train_step", "-k", "mlp_digits", "--json", str(out)]
+    subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    rows = {(r["benchmark"], r["impl"]): r for r in json.loads(out.read_text())["results"]}
+    assert rows[("mlp_train_step", "numpy")]["params"]["sizes"] == [784, 256, 10]
+    assert rows[("mlp_train_step", "numpy")]["metrics"]["speed_vs_torch_cpu"] > 0
+    digits = rows[("mlp_digits", "numpy")]["metrics"]
+    assert set(digits) >= {"test_acc", "train_s"} and 0 <= digits["test_acc"] <= 1
+
+
 def test_unknown_name_is_refused():
     proc = subprocess.run([sys.executable, str(RUN), "-k", "nope"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown benchmark 'nope'; choose from matmul_peak" in proc.stderr
