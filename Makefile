@@ -69,7 +69,8 @@ execute: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-lab.txt -c constraints.txt
-	$(BIN)/jupyter lab --notebook-dir=. chapters/
+	@echo "JupyterLab on the project's kernel (Python 3 (dlcourse), from .venv); notebooks are in chapters/"
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) chapters/01_what_is_deep_learning.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --json bench.json
