@@ -181,7 +181,10 @@ def check_function(
                 for mistake in mistakes:
                     with warnings.catch_warnings(), np.errstate(all="ignore"):
                         warnings.simplefilter("ignore")
-                        wrong = _to_array(adapt_(mistake.wrong(*copy.deepcopy(case.args))))
+                        try:
+                            wrong = _to_array(adapt_(mistake.wrong(*copy.deepcopy(case.args))))
+                        except Exception:  # this mistake cannot be made on this input
+                            wrong = None
                     got_array = _to_array(got)
                     if (
                         wrong is not None
@@ -219,6 +222,9 @@ def check_value(
 ) -> Feedback:
     """Compare a value (number, array or set) with the expected one.
 
+    The feedback says how a wrong value is wrong (too high, too low, which entries) but
+    never what the right value is: that is what the solution is for.
+
     Args:
         exercise: the exercise's name.
         answer: what the learner computed.
@@ -245,14 +251,23 @@ def check_value(
             parts = [f"you included {extra}, which do not belong"] if extra else []
             parts += [f"{missing} right entr{'y is' if missing == 1 else 'ies are'} missing"] if missing else []
             return Feedback(exercise, False, "; ".join(parts) + ".", hint)
-        outcome = _compare(answer, np.asarray(expected, dtype=np.float64), "this question", rtol, 1e-12)
+        want = np.asarray(expected, dtype=np.float64)
+        outcome = _compare(answer, want, "this question", rtol, 1e-12)
         if outcome.ok:
             return Feedback(exercise, True, f"{_fmt(answer)} is right.")
+        got = _to_array(answer)
+        if "got" in outcome.extra:  # numbers of the right shape but wrong: say how, not what
+            if want.ndim == 0:
+                message = f"{_fmt(answer)} is not right: it is too {'high' if got > want else 'low'}."
+            else:
+                off = int(np.sum(~np.isclose(got, want, rtol=rtol, atol=1e-12)))
+                message = f"{off} of {want.size} entries are not right."
+        else:  # None, not a number, wrong shape or NaN: those messages reveal nothing
+            message = outcome.message.replace("for this question ", "")
         for wrong, wrong_hint in mistakes:
-            got = _to_array(answer)
             if got is not None and got.shape == np.shape(wrong) and np.allclose(got, wrong, rtol=rtol):
-                return Feedback(exercise, False, outcome.message, wrong_hint)
-        return Feedback(exercise, False, outcome.message, outcome.hint or hint)
+                return Feedback(exercise, False, message, wrong_hint)
+        return Feedback(exercise, False, message, outcome.hint or hint)
     except Exception as exc:
         return Feedback(
             exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {exc}).", hint

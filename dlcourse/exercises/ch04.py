@@ -1,0 +1,304 @@
+"""Checkers and solutions for chapter 4, Gradient descent."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+
+
+def solution_gradient(w: float, x: float, y: float) -> float:
+    r"""The derivative of :math:`L(w) = \tfrac12 (wx - y)^2` with respect to the weight ``w``."""
+    return (w * x - y) * x
+
+
+def check_gradient(answer: Any) -> Feedback:
+    """Exercise 4.1: ``gradient(w, x, y)``, the slope of the one-weight loss."""
+    cases = [
+        Case((5.0, 2.0, 6.0), "w = 5, x = 2, y = 6"),
+        Case((1.0, 3.0, 12.0), "w = 1, x = 3, y = 12"),
+        Case((-0.5, -2.0, 4.0), "w = -0.5, x = -2, y = 4"),
+    ]
+    return check_function(
+        "gradient",
+        answer,
+        solution_gradient,
+        cases,
+        hint="Use the chain rule: write the loss as 1/2 u^2 with u = wx - y, then multiply by du/dw.",
+        mistakes=[
+            Mistake(
+                lambda w, x, y: w * x - y,
+                "You have the derivative with respect to the prediction. The prediction is w * x, so the "
+                "chain rule multiplies by one more factor.",
+            ),
+            Mistake(
+                lambda w, x, y: (y - w * x) * x,
+                "The sign is flipped: when the prediction is too large, increasing w makes the loss larger, "
+                "so the slope must be positive there.",
+            ),
+            Mistake(
+                lambda w, x, y: 2 * (w * x - y) * x,
+                "That is twice too large: the loss has a factor 1/2 in front, which cancels the 2 from the square.",
+            ),
+            Mistake(
+                lambda w, x, y: 0.5 * (w * x - y) ** 2,
+                "That is the loss itself. The exercise asks for its slope, the derivative with respect to w.",
+            ),
+        ],
+    )
+
+
+def solution_gd_step(w: Any, grad: Any, lr: float) -> Any:
+    """One step of gradient descent: move against the gradient, scaled by the learning rate."""
+    return w - lr * grad
+
+
+def check_gd_step(answer: Any) -> Feedback:
+    """Exercise 4.2: ``gd_step(w, grad, lr)`` for a scalar weight or an array of weights."""
+    cases = [
+        Case((5.0, 8.0, 0.1), "w = 5, grad = 8, lr = 0.1"),
+        Case((-1.0, -4.0, 0.5), "w = -1, grad = -4, lr = 0.5"),
+        Case(
+            (np.array([1.0, -2.0, 0.5]), np.array([0.5, -1.0, 2.0]), 0.2),
+            "w = [1, -2, 0.5], grad = [0.5, -1, 2], lr = 0.2",
+        ),
+    ]
+    return check_function(
+        "gd_step",
+        answer,
+        solution_gd_step,
+        cases,
+        hint="The gradient points uphill; the step goes the other way, and the learning rate sets its length.",
+        mistakes=[
+            Mistake(
+                lambda w, grad, lr: w + lr * grad,
+                "Your step goes uphill: the gradient points towards a larger loss, so move the other way.",
+            ),
+            Mistake(
+                lambda w, grad, lr: w - grad,
+                "The learning rate is missing: it scales the gradient before the step.",
+            ),
+            Mistake(
+                lambda w, grad, lr: -lr * grad,
+                "You returned only the change. Return the new weight: the old weight plus that change.",
+            ),
+            Mistake(
+                lambda w, grad, lr: lr * grad,
+                "You returned only the (uphill) change. Return the new weight, moved against the gradient.",
+            ),
+        ],
+    )
+
+
+def solution_run_gd(w0: float, x: float, y: float, lr: float, steps: int) -> np.ndarray:
+    """Gradient descent on the one-weight loss; returns the path ``[w0, w1, ..., w_steps]``."""
+    path = [float(w0)]
+    for _ in range(steps):
+        path.append(solution_gd_step(path[-1], solution_gradient(path[-1], x, y), lr))
+    return np.array(path)
+
+
+def _path(w0, x, y, lr, steps, gradient=solution_gradient, sign=-1.0):
+    path = [float(w0)]
+    for _ in range(steps):
+        path.append(path[-1] + sign * lr * gradient(path[-1], x, y))
+    return np.array(path)
+
+
+def check_run_gd(answer: Any) -> Feedback:
+    """Exercise 4.3: ``run_gd(w0, x, y, lr, steps)``, the whole path of the weight."""
+    cases = [
+        Case((5.0, 2.0, 6.0, 0.1, 3), "w0 = 5, x = 2, y = 6, lr = 0.1, steps = 3"),
+        Case((0.0, 1.0, 2.0, 0.5, 4), "w0 = 0, x = 1, y = 2, lr = 0.5, steps = 4"),
+        Case((5.0, 2.0, 6.0, 0.4, 5), "w0 = 5, x = 2, y = 6, lr = 0.4, steps = 5"),
+    ]
+    return check_function(
+        "run_gd",
+        answer,
+        solution_run_gd,
+        cases,
+        hint="Start the list with w0; then, `steps` times, compute the gradient at the latest weight, "
+        "take one step and append the result.",
+        mistakes=[
+            Mistake(
+                lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps)[1:],
+                "The path should start with the initial weight w0, so it holds steps + 1 values.",
+            ),
+            Mistake(
+                lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps + 1),
+                "One update too many: `steps` updates give steps + 1 values, counting w0.",
+            ),
+            Mistake(
+                lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps)[-1],
+                "You returned only the last weight. Return the whole path, starting with w0.",
+            ),
+            Mistake(
+                lambda w0, x, y, lr, steps: _path(w0, x, y, lr, steps, sign=1.0),
+                "Your weights climb uphill: each step must go against the gradient.",
+            ),
+            Mistake(
+                lambda w0, x, y, lr, steps: _path(w0, x, y, lr, steps, gradient=lambda w, x, y: w * x - y),
+                "Check the gradient: the derivative of 1/2 (wx - y)^2 with respect to w has a factor x.",
+            ),
+            Mistake(
+                lambda w0, x, y, lr, steps: np.full(steps + 1, float(w0)),
+                "The weight never changes: update it, and compute the next gradient at the new weight.",
+            ),
+        ],
+    )
+
+
+LR_LIMIT_X = 3.0  # the input of the learning-rate exercise; its label is 12
+solution_lr_limit = 2.0 / LR_LIMIT_X**2
+
+
+def check_lr_limit(answer: Any) -> Feedback:
+    """Exercise 4.4: the learning rate above which gradient descent stops converging, for x = 3.
+
+    Unlike ``check_value``, the feedback never prints the expected number: it only says whether
+    gradient descent still converges at the learner's learning rate.
+    """
+    name = "lr_limit"
+    hint = (
+        "One step multiplies the distance to the optimum by a factor that depends on the learning rate "
+        "and on x. Find where that factor leaves the interval (-1, 1). The label plays no part."
+    )
+    mistakes = [
+        (
+            1.0 / LR_LIMIT_X**2,
+            "Above that learning rate the weight overshoots and oscillates, but the oscillations still "
+            "shrink. Where do they stop shrinking?",
+        ),
+        (0.5, "That is the limit for the chapter's input x = 2. The limit depends on x: redo the algebra with x = 3."),
+        (2.0 / LR_LIMIT_X, "Check the power of x: the gradient has one factor x and the step another."),
+        (1.0 / LR_LIMIT_X, "Check the power of x: the gradient has one factor x and the step another."),
+    ]
+    try:
+        try:
+            raw = answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer
+            if raw is None or isinstance(raw, (str, bytes, bool)):
+                raise TypeError
+            array = np.asarray(raw, dtype=np.float64)
+            if array.size != 1:
+                raise TypeError
+            value = float(array.reshape(-1)[0])
+        except (TypeError, ValueError, OverflowError):
+            return Feedback(name, False, f"expected one number, got {type(answer).__name__}.", hint)
+        if not math.isfinite(value):
+            return Feedback(name, False, f"expected a finite number, got {value}.", hint)
+        if math.isclose(value, solution_lr_limit, rel_tol=1e-3):
+            return Feedback(name, True, f"{value:.4g} is right.")
+        if value <= 0:
+            return Feedback(name, False, f"{value:.4g} is not a learning rate: it must be positive.", hint)
+        side = (
+            "at that learning rate gradient descent still converges, so the limit is higher"
+            if value < solution_lr_limit
+            else "at that learning rate gradient descent no longer converges, so the limit is lower"
+        )
+        message = f"{value:.4g} is not the limit: {side}."
+        for wrong, wrong_hint in mistakes:
+            if math.isclose(value, wrong, rel_tol=1e-3):
+                return Feedback(name, False, message, wrong_hint)
+        return Feedback(name, False, message, hint)
+    except Exception as exc:  # a checker must never crash in front of a learner
+        return Feedback(name, False, f"the checker could not evaluate your answer ({type(exc).__name__}).", hint)
+
+
+def solution_updates_per_epoch(n: int, batch_size: int) -> int:
+    """Minibatch updates in one epoch over ``n`` examples: the last batch may be smaller, but it counts."""
+    return math.ceil(n / batch_size)
+
+
+def check_updates_per_epoch(answer: Any) -> Feedback:
+    """Exercise 4.5: how many updates one epoch of minibatch gradient descent makes."""
+    cases = [
+        Case((200, 16), "n = 200, batch_size = 16"),
+        Case((1000, 1), "n = 1000, batch_size = 1"),
+        Case((10, 5), "n = 10, batch_size = 5"),
+        Case((50, 64), "n = 50, batch_size = 64"),
+        Case((1167, 64), "n = 1167, batch_size = 64"),
+    ]
+    return check_function(
+        "updates_per_epoch",
+        answer,
+        solution_updates_per_epoch,
+        cases,
+        hint="An epoch uses every example exactly once, in batches of batch_size; count the batches.",
+        mistakes=[
+            Mistake(
+                lambda n, b: n // b,
+                "You dropped the last batch. When n is not a multiple of batch_size, the leftover examples "
+                "still form one (smaller) batch, and it is one more update.",
+            ),
+            Mistake(
+                lambda n, b: n / b,
+                "An epoch makes a whole number of updates: the leftover examples form one smaller batch.",
+            ),
+            Mistake(
+                lambda n, b: n * b,
+                "Each update uses batch_size examples, so more examples per batch means fewer updates.",
+            ),
+        ],
+    )
+
+
+def solution_line_gradient(a: float, b: float, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    r"""Gradient of :math:`L(a, b) = \frac1N \sum_i (a x_i + b - y_i)^2` with respect to ``a`` and ``b``."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    residual = a * x + b - y  # (N,): prediction minus label
+    return float(2 * np.mean(residual * x)), float(2 * np.mean(residual))
+
+
+def _pair(value: Any) -> np.ndarray:
+    if value is None:
+        raise ValueError("your function returned None; did you forget the `return` statement?")
+    array = np.asarray(value, dtype=float) if not hasattr(value, "detach") else value.detach().cpu().numpy()
+    if array.shape != (2,):
+        raise ValueError(f"expected a pair (dL/da, dL/db), got {type(value).__name__} of shape {array.shape}")
+    return array
+
+
+def check_line_gradient(answer: Any) -> Feedback:
+    """Exercise 4.6: the gradient of the mean squared error of a line, ``(dL/da, dL/db)``."""
+    cases = [
+        Case(
+            (1.0, 0.0, np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 4.0])),
+            "a = 1, b = 0, x = [0, 1, 2], y = [1, 1, 4]",
+        ),
+        Case(
+            (-0.5, 2.0, np.array([-1.0, 0.5, 1.5, 3.0]), np.array([2.0, -1.0, 0.0, 1.0])),
+            "a = -0.5, b = 2, x = [-1, 0.5, 1.5, 3], y = [2, -1, 0, 1]",
+        ),
+    ]
+
+    def scaled(factor, sign=1.0):
+        def wrong(a, b, x, y):
+            da, db = solution_line_gradient(a, b, x, y)
+            return sign * factor * da, sign * factor * db
+
+        return wrong
+
+    return check_function(
+        "line_gradient",
+        answer,
+        solution_line_gradient,
+        cases,
+        hint="With residuals r_i = a x_i + b - y_i, differentiate the mean of r_i^2: the chain rule gives "
+        "dr_i/da = x_i and dr_i/db = 1.",
+        adapt=_pair,
+        mistakes=[
+            Mistake(scaled(0.5), "Half the right size: the derivative of r^2 is 2r, and this loss has no 1/2."),
+            Mistake(
+                lambda a, b, x, y: tuple(len(x) * g for g in solution_line_gradient(a, b, x, y)),
+                "N times too large: the loss is a mean over the examples, so divide the sum by N.",
+            ),
+            Mistake(scaled(1.0, -1.0), "The sign is flipped: use prediction minus label, a x + b - y."),
+            Mistake(
+                lambda a, b, x, y: solution_line_gradient(a, b, x, y)[::-1],
+                "The two entries are swapped: return dL/da first, then dL/db.",
+            ),
+        ],
+    )

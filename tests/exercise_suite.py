@@ -1,0 +1,65 @@
+"""Shared pieces of the exercise tests: what a learner might hand a checker, and the standard tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+def raises_boom(*args):
+    """A learner function that crashes."""
+    raise RuntimeError("boom")
+
+
+garbage = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=3),
+    st.just(raises_boom),
+    st.just(lambda *a: "not a number"),
+    st.just(lambda *a: np.full(17, np.nan)),
+    st.just(lambda *a: [[1, 2], [3]]),  # ragged
+    st.just(lambda *a: {"a": 1}),
+    st.just(lambda *a: np.ones((7, 7, 7))),
+    st.just(lambda: 0),  # wrong arity
+)
+
+
+def standard_tests(solutions: list, wrong: list, checkers: list) -> tuple:
+    """The three tests every chapter's checkers must pass, built from that chapter's tables.
+
+    Args:
+        solutions: (checker, solution) pairs: each solution passes with no hint.
+        wrong: (checker, typical wrong answer, words its targeted hint contains) triples.
+        checkers: every checker taking one answer: garbage never makes it raise.
+
+    Returns:
+        Three test functions; bind them to ``test_*`` names in the chapter's test module.
+    """
+
+    @pytest.mark.parametrize("checker, solution", solutions, ids=lambda f: getattr(f, "__name__", ""))
+    def test_solution_passes(checker, solution):
+        feedback = checker(solution)
+        assert feedback.passed, str(feedback)
+        assert feedback.hint == ""
+
+    @pytest.mark.parametrize("checker, answer, hint", wrong, ids=[w[2][:40] for w in wrong])
+    def test_typical_wrong_answer_gets_its_hint(checker, answer, hint):
+        feedback = checker(answer)
+        assert not feedback.passed
+        assert hint in feedback.hint, str(feedback)
+        assert any(word in feedback.message for word in ("expected", "returned", "warned", "too", "not right"))
+
+    @pytest.mark.parametrize("checker", checkers, ids=lambda f: f.__name__)
+    @given(answer=garbage)
+    def test_checker_never_raises(checker, answer):
+        feedback = checker(answer)
+        assert not feedback.passed
+        assert feedback.message and feedback.hint
+        assert "Not yet" in str(feedback) and "Not yet" in feedback._repr_html_()
+
+    return test_solution_passes, test_typical_wrong_answer_gets_its_hint, test_checker_never_raises
