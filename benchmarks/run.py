@@ -12,6 +12,9 @@ with --json, writes::
 
 ``impl`` is one of numpy, numpy-naive, torch-cpu, torch-cuda, torch-mps. These names and
 this format are stable: results are compared across chapters and machines.
+
+Where a benchmark compares implementations (``speed_vs_torch_cpu``), they are timed in
+alternation, in blocks of calls, round after round, so that machine noise lands on all of them alike.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from dlcourse.device import synchronize
 from dlcourse.numpy import activations as npa
 from dlcourse.numpy.linalg import matmul_flops
-from dlcourse.timing import time_call
+from dlcourse.timing import time_call, time_interleaved
 from dlcourse.torch import activations as tha
 
 IMPLS = ("numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps")
@@ -102,7 +105,7 @@ def _bench_activation(name: str, quick: bool) -> list[Result]:
     """Forward plus backward of one activation over a float32 array, NumPy tree against
     the PyTorch tree (the same formulas, PyTorch kernels)."""
     size = 2**18 if quick else 2**22
-    repeats = 5 if quick else 15
+    repeats = 5 if quick else 30
     rng = np.random.default_rng(0)
     x = rng.normal(size=size).astype(np.float32)
     dout = rng.normal(size=size).astype(np.float32)
@@ -112,7 +115,7 @@ def _bench_activation(name: str, quick: bool) -> list[Result]:
         _, cache = fwd(x)
         return bwd(dout, cache)
 
-    rows = [Result(f"activation_{name}", "numpy", _median(time_call(numpy_step, repeats=repeats)), repeats)]
+    fns, syncs = {"numpy": numpy_step}, {}
     tfwd, tbwd = getattr(tha, f"{name}_forward"), getattr(tha, f"{name}_backward")
     for impl, device in _torch_devices():
         xt, dt = torch.from_numpy(x).to(device), torch.from_numpy(dout).to(device)
@@ -121,10 +124,9 @@ def _bench_activation(name: str, quick: bool) -> list[Result]:
             _, cache = tfwd(xt)
             return tbwd(dt, cache)
 
-        sync = lambda d=device: synchronize(d)  # noqa: E731
-        rows.append(
-            Result(f"activation_{name}", impl, _median(time_call(torch_step, repeats=repeats, sync=sync)), repeats)
-        )
+        fns[impl], syncs[impl] = torch_step, (lambda d=device: synchronize(d))
+    times = time_interleaved(fns, repeats=repeats, warmup=2, syncs=syncs, block=5)
+    rows = [Result(f"activation_{name}", impl, _median(t), repeats) for impl, t in times.items()]
     reference = next(r.median_s for r in rows if r.impl == "torch-cpu")
     for row in rows:
         row.params = {"size": size, "dtype": "float32", "pass": "forward+backward"}
@@ -142,7 +144,7 @@ def bench_mlp_train_step(quick: bool) -> list[Result]:
     from dlcourse.numpy import losses
     from dlcourse.numpy import optim as O
 
-    repeats = 20 if quick else 200
+    repeats = 20 if quick else 500
     sizes, batch = (784, 256, 10), 128
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, sizes[0])).astype(np.float32)
@@ -156,7 +158,7 @@ def bench_mlp_train_step(quick: bool) -> list[Result]:
         net.backward(losses.cross_entropy_backward(1.0, cache))
         opt.step()
 
-    rows = [Result("mlp_train_step", "numpy", _median(time_call(numpy_step, repeats=repeats, warmup=10)), repeats)]
+    fns, syncs = {"numpy": numpy_step}, {}
     for impl, device in _torch_devices():
         torch.manual_seed(0)
         model = torch.nn.Sequential(
@@ -171,9 +173,9 @@ def bench_mlp_train_step(quick: bool) -> list[Result]:
             loss.backward()
             topt.step()
 
-        sync = lambda d=device: synchronize(d)  # noqa: E731
-        median = _median(time_call(torch_step, repeats=repeats, warmup=10, sync=sync))
-        rows.append(Result("mlp_train_step", impl, median, repeats))
+        fns[impl], syncs[impl] = torch_step, (lambda d=device: synchronize(d))
+    times = time_interleaved(fns, repeats=repeats, warmup=10, syncs=syncs, block=25)
+    rows = [Result("mlp_train_step", impl, _median(t), repeats) for impl, t in times.items()]
     reference = next(r.median_s for r in rows if r.impl == "torch-cpu")
     for row in rows:
         row.params = {"sizes": list(sizes), "batch": batch, "dtype": "float32", "optimizer": "SGD"}

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from dlcourse import get_device, seed_everything, show_source
 from dlcourse.device import ENV_VAR
 from dlcourse.numpy import activations
-from dlcourse.timing import median_time, time_call
+from dlcourse.timing import median_time, time_call, time_interleaved
 from dlcourse.widgets import explore
 
 
@@ -94,3 +94,12 @@ def test_explorer_rejects_empty_controls():
         explore(_draw)
     with pytest.raises(ValueError, match="the control 'w' has no values"):
         explore(_draw, w=[])
+
+
+def test_time_interleaved_alternates_blocks():
+    order = []
+    times = time_interleaved(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=4, warmup=1, block=2
+    )
+    assert order == ["a", "b"] + ["a", "a", "b", "b"] * 2
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}

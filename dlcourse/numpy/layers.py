@@ -75,11 +75,23 @@ def linear_backward(
 
 
 class Parameter:
-    """A trainable array and its gradient (same shape, accumulated by ``backward``)."""
+    """A trainable array and its gradient.
+
+    As in PyTorch, ``grad`` is None until a backward pass reaches the parameter, and
+    ``zero_grad()`` sets it back to None: the first gradient is stored as it is, later ones
+    are added to it. That saves filling arrays with zeros before every step.
+    """
 
     def __init__(self, data: np.ndarray) -> None:
         self.data = data
-        self.grad = np.zeros_like(data)
+        self.grad: np.ndarray | None = None
+
+    def accumulate(self, grad: np.ndarray) -> None:
+        """Add ``grad`` (same shape as ``data``) to the stored gradient."""
+        if self.grad is None:
+            self.grad = grad
+        else:
+            self.grad += grad
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -111,9 +123,9 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def zero_grad(self) -> None:
-        """Set every gradient to zero before the next backward pass."""
+        """Forget every gradient (set it to None) before the next backward pass."""
         for p in self.parameters():
-            p.grad[...] = 0
+            p.grad = None
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active)."""
@@ -164,8 +176,8 @@ class Linear(Module):
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         dx, dweight, dbias = linear_backward(dout, self.cache, self.input_grad)
-        self.weight.grad += dweight
-        self.bias.grad += dbias
+        self.weight.accumulate(dweight)
+        self.bias.accumulate(dbias)
         return dx
 
 

@@ -36,9 +36,9 @@ class Optimizer:
         self.params, self.lr, self.weight_decay = list(params), lr, weight_decay
 
     def zero_grad(self) -> None:
-        """Set every gradient to zero."""
+        """Forget every gradient (set it to None), as ``torch.optim`` does."""
         for p in self.params:
-            p.grad[...] = 0
+            p.grad = None
 
     def _grad(self, p: Parameter) -> np.ndarray:
         return p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
@@ -59,7 +59,8 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         for p in self.params:
-            p.data -= self.lr * self._grad(p)
+            if p.grad is not None:  # a parameter no gradient reached stays put, as in torch
+                p.data -= self.lr * self._grad(p)
 
 
 class Momentum(Optimizer):
@@ -81,6 +82,8 @@ class Momentum(Optimizer):
 
     def step(self) -> None:
         for p, v in zip(self.params, self.velocity, strict=True):
+            if p.grad is None:
+                continue
             v *= self.momentum
             v += self._grad(p)
             p.data -= self.lr * v
@@ -115,6 +118,8 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         correction1, correction2 = 1 - b1**self.t, 1 - b2**self.t
         for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
             g = self._grad(p)
             m *= b1
             m += (1 - b1) * g

@@ -25,10 +25,9 @@ class Optimizer:
         self.params, self.lr, self.weight_decay = list(params), lr, weight_decay
 
     def zero_grad(self) -> None:
-        """Set every gradient to zero."""
+        """Forget every gradient (set it to None), as ``torch.optim`` does."""
         for p in self.params:
-            if p.grad is not None:
-                p.grad.zero_()
+            p.grad = None
 
     def _grad(self, p: torch.nn.Parameter) -> torch.Tensor:
         return p.grad + self.weight_decay * p if self.weight_decay else p.grad
@@ -44,7 +43,8 @@ class SGD(Optimizer):
     @torch.no_grad()
     def step(self) -> None:
         for p in self.params:
-            p -= self.lr * self._grad(p)
+            if p.grad is not None:
+                p -= self.lr * self._grad(p)
 
 
 class Momentum(Optimizer):
@@ -60,6 +60,8 @@ class Momentum(Optimizer):
     @torch.no_grad()
     def step(self) -> None:
         for p, v in zip(self.params, self.velocity, strict=True):
+            if p.grad is None:
+                continue
             v.mul_(self.momentum).add_(self._grad(p))
             p -= self.lr * v
 
@@ -86,6 +88,8 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         correction1, correction2 = 1 - b1**self.t, 1 - b2**self.t
         for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
             g = self._grad(p)
             m.mul_(b1).add_((1 - b1) * g)
             v.mul_(b2).add_((1 - b2) * g * g)
