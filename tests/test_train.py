@@ -51,3 +51,11 @@ def test_numpy_and_torch_train_identically_and_learn(digits):
     np.testing.assert_allclose(ours.train_loss, theirs.train_loss, rtol=1e-4)
     np.testing.assert_allclose(ours.val_acc, theirs.val_acc, atol=1 / 270 + 1e-9)  # at most one image apart
     assert ours.train_loss[-1] < ours.train_loss[0] / 3
+
+
+def test_loader_names_the_missing_package(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if scikit-learn were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"needs scikit-learn.*pip install scikit-learn==1\.9\.1"):
+        load_digits()

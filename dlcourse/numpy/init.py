@@ -21,7 +21,7 @@ __all__ = ["he_normal", "xavier_uniform", "zeros"]
 
 
 def zeros(fan_in: int, fan_out: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """A (fan_in, fan_out) matrix of zeros, float32: the initialisation that does not work."""
+    """A (fan_in, fan_out) matrix of zeros, float32: fine for one layer, fatal for hidden layers."""
     return np.zeros((fan_in, fan_out), dtype=np.float32)
 
 
