@@ -224,6 +224,82 @@ def bench_mlp_digits(quick: bool) -> list[Result]:
     ]
 
 
+def bench_conv2d_lenet(quick: bool) -> list[Result]:
+    """LeNet's two convolution layers (1->6 kernels 5x5 on 28x28 with padding 2, then 6->16
+    kernels 5x5 on 14x14), forward plus backward (all gradients), float32: the loop
+    reference, the im2col version and torch CPU. Also the share of the machine's float32
+    matmul peak that the im2col matrix products reach at these shapes."""
+    from dlcourse.numpy import conv as npc
+
+    batch = 8 if quick else 64
+    repeats = 5 if quick else 30
+    rng = np.random.default_rng(0)
+    layers = []
+    for x_shape, w_shape, padding in (((batch, 1, 28, 28), (6, 1, 5, 5), 2), ((batch, 6, 14, 14), (16, 6, 5, 5), 0)):
+        x = rng.normal(size=x_shape).astype(np.float32)
+        weight = (rng.normal(size=w_shape) * 0.1).astype(np.float32)
+        bias = np.zeros(w_shape[0], dtype=np.float32)
+        out, _ = npc.conv2d_forward(x, weight, bias, 1, padding)
+        layers.append((x, weight, bias, padding, rng.normal(size=out.shape).astype(np.float32)))
+
+    def step(forward, backward):
+        def run():
+            for x, weight, bias, padding, dout in layers:
+                _, cache = forward(x, weight, bias, 1, padding)
+                backward(dout, cache)
+
+        return run
+
+    tlayers = [
+        (*(torch.from_numpy(a).requires_grad_() for a in (x, w, b)), p, torch.from_numpy(d)) for x, w, b, p, d in layers
+    ]
+
+    def torch_step():
+        for x, weight, bias, padding, dout in tlayers:
+            x.grad = weight.grad = bias.grad = None
+            torch.nn.functional.conv2d(x, weight, bias, padding=padding).backward(dout)
+
+    fast = step(npc.conv2d_forward, npc.conv2d_backward)
+    times = time_interleaved({"numpy": fast, "torch-cpu": torch_step}, repeats=repeats, warmup=2, block=5)
+    naive_s = _median(time_call(step(npc.conv2d_naive_forward, npc.conv2d_naive_backward), repeats=1, warmup=0))
+
+    # The im2col matrix products alone: forward (N*L, CKK) @ (CKK, F); backward dweight and dcols.
+    flops, products = 0, []
+    for _, weight, _, _, dout in layers:
+        n_rows = dout.shape[0] * dout.shape[2] * dout.shape[3]
+        ckk, f = int(np.prod(weight.shape[1:])), weight.shape[0]
+        cols = rng.normal(size=(n_rows, ckk)).astype(np.float32)
+        wmat = weight.reshape(f, ckk)
+        dcols_t = rng.normal(size=(f, n_rows)).astype(np.float32)
+        products += [lambda c=cols, w=wmat: c @ w.T, lambda d=dcols_t, c=cols: d @ c, lambda w=wmat, d=dcols_t: w.T @ d]
+        flops += 3 * matmul_flops(n_rows, ckk, f)
+    matmul_s = _median(time_call(lambda: [p() for p in products], repeats=repeats, warmup=2))
+    n = 1024
+    a, b = rng.normal(size=(n, n)).astype(np.float32), rng.normal(size=(n, n)).astype(np.float32)
+    peak = matmul_flops(n, n, n) / _median(time_call(lambda: a @ b, repeats=5, warmup=1))
+
+    params = {"batch": batch, "layers": "1->6 5x5 pad 2 on 28x28; 6->16 5x5 on 14x14", "dtype": "float32"}
+    numpy_s, torch_s = _median(times["numpy"]), _median(times["torch-cpu"])
+    return [
+        Result("conv2d_lenet", "numpy-naive", naive_s, 1, params, {"speed_vs_torch_cpu": round(torch_s / naive_s, 5)}),
+        Result(
+            "conv2d_lenet",
+            "numpy",
+            numpy_s,
+            repeats,
+            params,
+            {
+                "speed_vs_torch_cpu": round(torch_s / numpy_s, 3),
+                "speed_vs_numpy_naive": round(naive_s / numpy_s, 1),
+                "matmul_gflops": round(flops / matmul_s / 1e9, 1),
+                "matmul_share_of_peak": round(flops / matmul_s / peak, 3),
+                "matmul_share_of_step": round(matmul_s / numpy_s, 3),
+            },
+        ),
+        Result("conv2d_lenet", "torch-cpu", torch_s, repeats, params, {"speed_vs_torch_cpu": 1.0}),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[bool], list[Result]]] = {
     "matmul_peak": bench_matmul_peak,
     "activation_sigmoid": lambda quick: _bench_activation("sigmoid", quick),
@@ -231,6 +307,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Result]]] = {
     "activation_relu": lambda quick: _bench_activation("relu", quick),
     "mlp_train_step": bench_mlp_train_step,
     "mlp_digits": bench_mlp_digits,
+    "conv2d_lenet": bench_conv2d_lenet,
 }
 
 

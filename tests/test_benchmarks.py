@@ -42,6 +42,17 @@ def test_mlp_benchmarks_report_their_metrics(tmp_path):
     assert set(digits) >= {"test_acc", "train_s"} and 0 <= digits["test_acc"] <= 1
 
 
+def test_conv2d_lenet_reports_all_three_implementations(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(RUN), "--quick", "-k", "conv2d_lenet", "--json", str(out)]
+    subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    rows = {r["impl"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"numpy-naive", "numpy", "torch-cpu"}
+    metrics = rows["numpy"]["metrics"]
+    assert {"speed_vs_torch_cpu", "speed_vs_numpy_naive", "matmul_share_of_peak"} <= set(metrics)
+    assert 0 < metrics["matmul_share_of_peak"]
+
+
 def test_unknown_name_is_refused():
     proc = subprocess.run([sys.executable, str(RUN), "-k", "nope"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown benchmark 'nope'; choose from matmul_peak" in proc.stderr

@@ -3,6 +3,6 @@
 Mirrors :mod:`dlcourse.torch` module for module and name for name.
 """
 
-from dlcourse.numpy import activations, init, layers, linalg, losses, optim, perceptron, train
+from dlcourse.numpy import activations, conv, init, layers, linalg, losses, optim, perceptron, train
 
-__all__ = ["activations", "init", "layers", "linalg", "losses", "optim", "perceptron", "train"]
+__all__ = ["activations", "conv", "init", "layers", "linalg", "losses", "optim", "perceptron", "train"]

@@ -5,6 +5,6 @@ Functions take and return ``torch.Tensor`` and run on whatever device their inpu
 they can be compared with ``torch.autograd``.
 """
 
-from dlcourse.torch import activations, init, layers, linalg, losses, optim, perceptron, train
+from dlcourse.torch import activations, conv, init, layers, linalg, losses, optim, perceptron, train
 
-__all__ = ["activations", "init", "layers", "linalg", "losses", "optim", "perceptron", "train"]
+__all__ = ["activations", "conv", "init", "layers", "linalg", "losses", "optim", "perceptron", "train"]
