@@ -10,7 +10,6 @@ STAMP  := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_STRICT := $(BIN)/jupyter-book build -W -n --keep-going .
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 .PHONY: help venv book build test lint unit nbval browser execute lab bench vendor clean
 

@@ -48,8 +48,8 @@ def get_device(verbose: bool = True) -> torch.device:
         device = torch.device(kind)
         reason = "no CUDA or MPS device found" if kind == "cpu" else "the fastest device available"
     if verbose:
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-        print(f"dlcourse: using {device} ({name}; {reason})")
+        name = f"{torch.cuda.get_device_name(device)}; " if device.type == "cuda" else ""
+        print(f"dlcourse: using {device} ({name}{reason})")
     return device
 
 

@@ -56,6 +56,21 @@ def test_exercises_have_checker_and_dropdown_solution(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_is_stored(path):
+    """A cell that shows a Matplotlib figure stores it as a PNG, or the book has no picture.
+
+    (A non-interactive backend in the kernel's environment, such as MPLBACKEND=Agg, makes
+    plt.show() draw nothing at all.)
+    """
+    missing = []
+    for index, cell in enumerate(_load(path)["cells"]):
+        if cell["cell_type"] == "code" and "plt.show()" in "".join(cell["source"]):
+            if not any("image/png" in out.get("data", {}) for out in cell["outputs"]):
+                missing.append(index)
+    assert not missing, f"{path.name}: cells {missing} call plt.show() but stored no image"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_imports_the_package_and_seeds(path):
     source = "\n".join("".join(c["source"]) for c in _load(path)["cells"] if c["cell_type"] == "code")
     assert "dlcourse" in source and "seed_everything(" in source

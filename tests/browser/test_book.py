@@ -91,6 +91,8 @@ def test_page_works_offline(browser_context, book_server, path):
 def test_chapter_has_exercises_and_solutions(browser_context, book_server, path):
     page, _ = _visit(browser_context, book_server, path)
     try:
+        # Figures: a chapter without a single picture means its outputs were stored without them.
+        assert page.locator("main img").count() > 0, f"{path}: no figures on the page"
         exercises = page.locator("div.exercise").count()
         solutions = page.locator("div.solution").count()
         assert exercises >= 4, f"{path}: {exercises} exercises, expected at least 4"
