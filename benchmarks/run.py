@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from dlcourse.device import synchronize
 from dlcourse.numpy import activations as npa
 from dlcourse.numpy.linalg import matmul_flops
-from dlcourse.timing import time_call, time_interleaved
+from dlcourse.timing import median_time, time_interleaved
 from dlcourse.torch import activations as tha
 
 IMPLS = ("numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps")
@@ -83,7 +83,7 @@ def bench_matmul_peak(quick: bool) -> list[Result]:
         metrics, medians = {}, {}
         for dtype in ("float32", "float64"):
             fn, sync = make(dtype)
-            medians[dtype] = _median(time_call(fn, repeats=repeats, warmup=1, sync=sync))
+            medians[dtype] = median_time(fn, repeats=repeats, warmup=1, sync=sync)
             metrics[f"{dtype}_gflops"] = round(flops / medians[dtype] / 1e9, 2)
         rows.append(Result("matmul_peak", impl, medians["float32"], repeats, {"n": n}, metrics))
     return rows
@@ -207,17 +207,18 @@ def bench_mlp_digits(quick: bool) -> list[Result]:
         )
         times.append(time.perf_counter() - start)
         accs.append(TR.accuracy(net, data["x_test"], data["y_test"]))
+    train_s = _median(times)
     return [
         Result(
             "mlp_digits",
             "numpy",
-            _median(times),
+            train_s,
             len(seeds),
             {"dataset": "sklearn digits 8x8", "sizes": [64, 256, 10], "epochs": epochs, "seeds": seeds},
             {
                 "test_acc": round(float(np.median(accs)), 4),
                 "test_acc_min": round(min(accs), 4),
-                "train_s": round(_median(times), 3),
+                "train_s": round(train_s, 3),
                 "n_test": len(data["y_test"]),
             },
         )
@@ -261,7 +262,7 @@ def bench_conv2d_lenet(quick: bool) -> list[Result]:
 
     fast = step(npc.conv2d_forward, npc.conv2d_backward)
     times = time_interleaved({"numpy": fast, "torch-cpu": torch_step}, repeats=repeats, warmup=2, block=5)
-    naive_s = _median(time_call(step(npc.conv2d_naive_forward, npc.conv2d_naive_backward), repeats=1, warmup=0))
+    naive_s = median_time(step(npc.conv2d_naive_forward, npc.conv2d_naive_backward), repeats=1, warmup=0)
 
     # The im2col matrix products alone: forward (N*L, CKK) @ (CKK, F); backward dweight and dcols.
     flops, products = 0, []
@@ -273,10 +274,10 @@ def bench_conv2d_lenet(quick: bool) -> list[Result]:
         dcols_t = rng.normal(size=(f, n_rows)).astype(np.float32)
         products += [lambda c=cols, w=wmat: c @ w.T, lambda d=dcols_t, c=cols: d @ c, lambda w=wmat, d=dcols_t: w.T @ d]
         flops += 3 * matmul_flops(n_rows, ckk, f)
-    matmul_s = _median(time_call(lambda: [p() for p in products], repeats=repeats, warmup=2))
+    matmul_s = median_time(lambda: [p() for p in products], repeats=repeats, warmup=2)
     n = 1024
     a, b = rng.normal(size=(n, n)).astype(np.float32), rng.normal(size=(n, n)).astype(np.float32)
-    peak = matmul_flops(n, n, n) / _median(time_call(lambda: a @ b, repeats=5, warmup=1))
+    peak = matmul_flops(n, n, n) / median_time(lambda: a @ b, repeats=5, warmup=1)
 
     params = {"batch": batch, "layers": "1->6 5x5 pad 2 on 28x28; 6->16 5x5 on 14x14", "dtype": "float32"}
     numpy_s, torch_s = _median(times["numpy"]), _median(times["torch-cpu"])

@@ -32,8 +32,8 @@ def as_float_array(value: Any, name: str, *, allow_nan: bool = True) -> np.ndarr
         array = array.astype(np.float64)
     elif array.dtype.kind != "f":
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {array.dtype}.")
-    if not allow_nan and np.isnan(array).any():
-        raise ValueError(f"{name} contains NaN at {int(np.isnan(array).sum())} position(s); NaN is not allowed here.")
+    if not allow_nan:
+        check_no_nan(array, name)
     return array
 
 
@@ -71,7 +71,7 @@ def as_float_tensor(value: Any, name: str, *, allow_nan: bool = True):
 
     if not isinstance(value, torch.Tensor):
         try:
-            value = torch.as_tensor(np.asarray(value) if not isinstance(value, np.ndarray) else value)
+            value = torch.as_tensor(np.asarray(value))
         except Exception as exc:
             raise TypeError(f"{name} must be a numeric tensor, but it could not be turned into one ({exc}).") from None
     if value.dtype.is_complex:

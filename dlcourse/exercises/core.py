@@ -159,8 +159,8 @@ def check_function(
     try:
         if not callable(answer):
             return Feedback(exercise, False, f"expected a function, got {type(answer).__name__} {_fmt(answer)}.", hint)
+        adapt_ = adapt or (lambda v: v)
         for case in cases:
-            adapt_ = adapt or (lambda v: v)
             expected = np.asarray(adapt_(reference(*copy.deepcopy(case.args))), dtype=np.float64)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -178,6 +178,7 @@ def check_function(
             if outcome.ok and warnings_are_errors and caught:
                 outcome = _Outcome(False, f"for {case.label} your function warned: {caught[0].message}")
             if not outcome.ok:
+                got_array = _to_array(got)
                 for mistake in mistakes:
                     with warnings.catch_warnings(), np.errstate(all="ignore"):
                         warnings.simplefilter("ignore")
@@ -185,7 +186,6 @@ def check_function(
                             wrong = _to_array(adapt_(mistake.wrong(*copy.deepcopy(case.args))))
                         except Exception:  # this mistake cannot be made on this input
                             wrong = None
-                    got_array = _to_array(got)
                     if (
                         wrong is not None
                         and got_array is not None
@@ -193,7 +193,7 @@ def check_function(
                         and np.allclose(got_array, wrong, rtol=rtol, atol=atol, equal_nan=True)
                     ):
                         return Feedback(exercise, False, outcome.message, mistake.hint)
-                    if mistake.wrong is _WARNS and caught:
+                    if mistake.wrong is WARNS and caught:
                         return Feedback(exercise, False, outcome.message, mistake.hint)
                 return Feedback(exercise, False, outcome.message, outcome.hint or hint)
         return Feedback(exercise, True, f"all {len(cases)} test cases pass.")
@@ -203,12 +203,9 @@ def check_function(
         )
 
 
-def _WARNS(*args: Any) -> None:
+def WARNS(*args: Any) -> None:
     """Marker for :class:`Mistake`: matches any answer that emitted a warning."""
     return None
-
-
-WARNS = _WARNS
 
 
 def check_value(
