@@ -21,52 +21,31 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # the bench_*.py modules beside this file
+
+from bench_common import IMPLS, Result
+from bench_common import median as _median
+from bench_common import torch_devices as _torch_devices
 
 from dlcourse.device import synchronize
 from dlcourse.numpy import activations as npa
 from dlcourse.numpy.linalg import matmul_flops
 from dlcourse.timing import median_time, time_interleaved
 from dlcourse.torch import activations as tha
-
-IMPLS = ("numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps")
-
-
-@dataclass
-class Result:
-    """One row of the results table; the JSON schema is ``asdict(Result)``."""
-
-    benchmark: str
-    impl: str
-    median_s: float
-    repeats: int
-    params: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-
-
-def _median(times: list[float]) -> float:
-    return float(np.median(times))
-
-
-def _torch_devices() -> list[tuple[str, torch.device]]:
-    devices = [("torch-cpu", torch.device("cpu"))]
-    if torch.cuda.is_available():
-        devices.append(("torch-cuda", torch.device("cuda")))
-    if torch.backends.mps.is_available():
-        devices.append(("torch-mps", torch.device("mps")))
-    return devices
 
 
 def bench_matmul_peak(quick: bool) -> list[Result]:
@@ -310,6 +289,17 @@ BENCHMARKS: dict[str, Callable[[bool], list[Result]]] = {
     "mlp_digits": bench_mlp_digits,
     "conv2d_lenet": bench_conv2d_lenet,
 }
+# Benchmarks that live in their own modules, imported only when they run: "module:function".
+LAZY = {
+    "cnn_mnist": "bench_cnn:bench_cnn_mnist",
+    "lstm_step": "bench_rnn:bench_lstm_step",
+    "char_lm": "bench_rnn:bench_char_lm",
+    "dqn_cartpole": "bench_rl:bench_dqn_cartpole",
+}
+for _name, _target in LAZY.items():
+    BENCHMARKS[_name] = lambda quick, t=_target: getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1])(
+        quick
+    )
 
 
 def machine_info() -> dict:
