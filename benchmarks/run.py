@@ -1,7 +1,7 @@
 """Speed measurements for dlcourse, as ratios against references run in the same process.
 
 Usage:
-    python benchmarks/run.py [-k NAME]... [--json PATH] [--quick]
+    python benchmarks/run.py [-k NAME]... [--json PATH] [--save] [--quick]
 
 Runs the named benchmarks (all by default), repeats each, prints a table of medians and,
 with --json, writes::
@@ -155,10 +155,16 @@ def bench_mlp_train_step(quick: bool) -> list[Result]:
         fns[impl], syncs[impl] = torch_step, (lambda d=device: synchronize(d))
     times = time_interleaved(fns, repeats=repeats, warmup=10, syncs=syncs, block=25)
     rows = [Result("mlp_train_step", impl, _median(t), repeats) for impl, t in times.items()]
+    # Matrix products per step: forward and weight gradient of both layers, input gradient of the second.
+    products = [(batch, sizes[0], sizes[1]), (batch, sizes[1], sizes[2])]
+    flops = 2 * sum(matmul_flops(*p) for p in products) + matmul_flops(batch, sizes[2], sizes[1])
     reference = next(r.median_s for r in rows if r.impl == "torch-cpu")
     for row in rows:
         row.params = {"sizes": list(sizes), "batch": batch, "dtype": "float32", "optimizer": "SGD"}
-        row.metrics = {"speed_vs_torch_cpu": round(reference / row.median_s, 3)}
+        row.metrics = {
+            "speed_vs_torch_cpu": round(reference / row.median_s, 3),
+            "gflops": round(flops / row.median_s / 1e9, 2),
+        }
     return rows
 
 
@@ -261,7 +267,14 @@ def bench_conv2d_lenet(quick: bool) -> list[Result]:
     params = {"batch": batch, "layers": "1->6 5x5 pad 2 on 28x28; 6->16 5x5 on 14x14", "dtype": "float32"}
     numpy_s, torch_s = _median(times["numpy"]), _median(times["torch-cpu"])
     return [
-        Result("conv2d_lenet", "numpy-naive", naive_s, 1, params, {"speed_vs_torch_cpu": round(torch_s / naive_s, 5)}),
+        Result(
+            "conv2d_lenet",
+            "numpy-naive",
+            naive_s,
+            1,
+            params,
+            {"speed_vs_torch_cpu": round(torch_s / naive_s, 5), "gflops": round(flops / naive_s / 1e9, 3)},
+        ),
         Result(
             "conv2d_lenet",
             "numpy",
@@ -271,12 +284,20 @@ def bench_conv2d_lenet(quick: bool) -> list[Result]:
             {
                 "speed_vs_torch_cpu": round(torch_s / numpy_s, 3),
                 "speed_vs_numpy_naive": round(naive_s / numpy_s, 1),
+                "gflops": round(flops / numpy_s / 1e9, 2),
                 "matmul_gflops": round(flops / matmul_s / 1e9, 1),
                 "matmul_share_of_peak": round(flops / matmul_s / peak, 3),
                 "matmul_share_of_step": round(matmul_s / numpy_s, 3),
             },
         ),
-        Result("conv2d_lenet", "torch-cpu", torch_s, repeats, params, {"speed_vs_torch_cpu": 1.0}),
+        Result(
+            "conv2d_lenet",
+            "torch-cpu",
+            torch_s,
+            repeats,
+            params,
+            {"speed_vs_torch_cpu": 1.0, "gflops": round(flops / torch_s / 1e9, 2)},
+        ),
     ]
 
 
@@ -302,12 +323,32 @@ for _name, _target in LAZY.items():
     )
 
 
+def _cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def results_path(info: dict) -> Path:
+    """Where ``--save`` writes: ``benchmarks/results/<date>_<cores>core[_<gpu>].json``."""
+    slug = f"{info['date'][:10]}_{info['cpu_count']}core"
+    if info.get("cuda"):
+        slug += "_" + "".join(c if c.isalnum() else "-" for c in info["cuda"].lower()).strip("-")
+    return Path(__file__).resolve().parent / "results" / f"{slug}.json"
+
+
 def machine_info() -> dict:
     """What the numbers were measured on."""
     info = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -337,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"benchmark to run (repeatable): {', '.join(BENCHMARKS)}",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    parser.add_argument(
+        "--save", action="store_true", help="also write the results to benchmarks/results/<date>_<machine>.json"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats, for smoke tests")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
@@ -349,10 +393,12 @@ def main(argv: list[str] | None = None) -> int:
         results += BENCHMARKS[name](args.quick)
     assert all(r.impl in IMPLS for r in results)
     print(format_table(results))
-    if args.json:
-        payload = {"machine": machine_info(), "results": [asdict(r) for r in results]}
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"wrote {args.json}", file=sys.stderr)
+    payload = {"machine": machine_info(), "results": [asdict(r) for r in results]}
+    targets = ([args.json] if args.json else []) + ([results_path(payload["machine"])] if args.save else [])
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {target}", file=sys.stderr)
     return 0
 
 

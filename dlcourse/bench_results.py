@@ -1,0 +1,188 @@
+"""Read the committed benchmark results (``benchmarks/results/*.json``) for the book.
+
+Each file is one run of ``benchmarks/run.py --save`` on one machine on one day::
+
+    {"machine": {"date": ..., "processor": ..., "cpu_count": ..., "cuda": ..., ...},
+     "results": [{"benchmark", "impl", "median_s", "repeats", "params", "metrics"}, ...]}
+
+The chapters quote these numbers through :func:`latest_rows` instead of typing them, so the
+text always says what the last committed run measured.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = [
+    "GOALS",
+    "RESULTS_DIR",
+    "check_goals",
+    "format_rows",
+    "latest_rows",
+    "load_results",
+    "machine_label",
+    "plot_gflops",
+    "plot_speedups",
+]
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+IMPL_ORDER = ("numpy-naive", "numpy", "torch-cpu", "torch-mps", "torch-cuda")
+
+
+def load_results(directory: Path | str = RESULTS_DIR) -> list[dict]:
+    """Every results file in ``directory``, oldest first (by the date the run recorded).
+
+    Raises:
+        FileNotFoundError: the folder is missing (``dlcourse`` was installed without the
+            repository), with what to do about it.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"no benchmark results at {directory}: they live in the repository's benchmarks/results folder; "
+            "clone the repository, or run `python benchmarks/run.py --save` to make your own."
+        )
+    runs = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(directory.glob("*.json"))]
+    return sorted(runs, key=lambda run: run["machine"]["date"])
+
+
+def latest_rows(benchmark: str, directory: Path | str = RESULTS_DIR, gpu: bool | None = None) -> list[dict]:
+    """The rows of ``benchmark`` from the most recent run that measured it.
+
+    Args:
+        benchmark: a name from ``benchmarks/run.py`` (``cnn_mnist``, ``lstm_step``, ...).
+        directory: where the results files are.
+        gpu: ``True`` for runs on a machine with a CUDA GPU only, ``False`` for runs without
+            one, ``None`` for any.
+
+    Returns:
+        Its result rows, each with the run's ``machine`` added.
+
+    Raises:
+        LookupError: no committed run measured ``benchmark``.
+    """
+    for run in reversed(load_results(directory)):
+        if gpu is not None and bool(run["machine"].get("cuda")) != gpu:
+            continue
+        rows = [r | {"machine": run["machine"]} for r in run["results"] if r["benchmark"] == benchmark]
+        if rows:
+            return rows
+    raise LookupError(f"no committed run in {directory} measured {benchmark!r}; run benchmarks/run.py -k {benchmark}.")
+
+
+def machine_label(machine: dict) -> str:
+    """A short description of a results file's machine, such as "2-core AMD EPYC, 2026-11-22"."""
+    cpu = machine.get("cpu_model") or machine.get("processor") or "CPU"
+    label = f"{machine.get('cpu_count')}-core {cpu}"
+    if machine.get("cuda"):
+        label += f" + {machine['cuda']}"
+    return f"{label}, {machine['date'][:10]}"
+
+
+def format_rows(rows: list[dict], metrics: list[str] | None = None) -> str:
+    """A plain-text table of result rows: implementation, median time and the chosen metrics."""
+    names = metrics or sorted({k for r in rows for k in r["metrics"]})
+    lines = [f"{'impl':<12} {'median':>10}  " + "  ".join(f"{n:>14}" for n in names)]
+    for r in rows:
+        values = "  ".join(f"{r['metrics'].get(n, ''):>14}" for n in names)
+        lines.append(f"{r['impl']:<12} {r['median_s'] * 1e3:>8.2f}ms  {values}")
+    return "\n".join(lines)
+
+
+def plot_speedups(run: dict, ax: plt.Axes | None = None) -> plt.Axes:
+    """Throughput of each implementation relative to torch on the CPU, one group of bars per benchmark.
+
+    Benchmarks whose rows carry ``speed_vs_torch_cpu`` are drawn; the y axis is logarithmic,
+    and 1 (torch CPU) is marked.
+    """
+    rows = [r for r in run["results"] if "speed_vs_torch_cpu" in r["metrics"]]
+    benchmarks = list(dict.fromkeys(r["benchmark"] for r in rows))
+    impls = [i for i in IMPL_ORDER if any(r["impl"] == i for r in rows)]
+    ax = ax or plt.subplots(figsize=(7.5, 3.4))[1]
+    width = 0.8 / max(len(impls), 1)
+    for k, impl in enumerate(impls):
+        speed = [
+            next(
+                (r["metrics"]["speed_vs_torch_cpu"] for r in rows if r["benchmark"] == b and r["impl"] == impl), np.nan
+            )
+            for b in benchmarks
+        ]
+        ax.bar(np.arange(len(benchmarks)) + (k - (len(impls) - 1) / 2) * width, speed, width, label=impl)
+    ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=20, ha="right")
+    ax.set_ylabel("speed relative to torch CPU")
+    ax.legend(fontsize="small", ncols=len(impls))
+    return ax
+
+
+# The goals set in the issues, as (benchmark, impl, metric, comparison, threshold, description).
+GOALS = [
+    ("mlp_train_step", "numpy", "speed_vs_torch_cpu", ">=", 1.0, "NumPy MLP step at least as fast as torch CPU"),
+    ("mlp_digits", "numpy", "test_acc", ">=", 0.97, "NumPy MLP on 8x8 digits: test accuracy >= 0.97"),
+    ("conv2d_lenet", "numpy", "speed_vs_torch_cpu", ">=", 0.5, "im2col convolution >= 0.5x torch CPU"),
+    ("conv2d_lenet", "numpy", "speed_vs_numpy_naive", ">=", 10.0, "im2col convolution >= 10x the loop"),
+    ("cnn_mnist", "torch-cpu", "test_acc", ">=", 0.98, "CNN on MNIST digits: test accuracy >= 0.98"),
+    ("cnn_mnist", "torch-cpu", "train_s", "<=", 60.0, "... within 60 s of training"),
+    ("lstm_step", "numpy", "speed_vs_torch_cpu", ">=", 0.5, "NumPy LSTM forward+backward >= 0.5x torch CPU"),
+    ("char_lm", "torch-cpu", "val_loss", "<=", 1.40, "character LSTM on Moby Dick: validation loss <= 1.40"),
+    ("char_lm", "torch-cpu", "train_s", "<=", 300.0, "... within 300 s of training"),
+    ("dqn_cartpole", "torch-cpu", "avg_return", ">=", 475.0, "DQN on CartPole: average return >= 475"),
+    ("dqn_cartpole", "torch-cpu", "env_steps", "<=", 50_000, "... within 50,000 environment steps"),
+    ("cnn_train_step", "torch-cuda", "speed_vs_torch_cpu", ">=", 20.0, "CNN training step on a GPU >= 20x 2 CPU cores"),
+]
+
+
+def check_goals(run: dict) -> list[dict]:
+    """Each goal in :data:`GOALS` against one results file: the measured value and whether it is met.
+
+    Goals whose benchmark or implementation the run did not measure are reported with
+    ``measured=None`` and ``met=None``.
+    """
+    report = []
+    for benchmark, impl, metric, op, threshold, text in GOALS:
+        row = next((r for r in run["results"] if r["benchmark"] == benchmark and r["impl"] == impl), None)
+        value = None if row is None else row["metrics"].get(metric)
+        met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
+        report.append(
+            {"goal": text, "benchmark": benchmark, "impl": impl, "metric": metric, "measured": value, "met": met}
+        )
+    return report
+
+
+def plot_gflops(run: dict, ax: plt.Axes | None = None) -> plt.Axes:
+    """Achieved GFLOP/s of the matrix-product-bound benchmarks, under the machine's own limit.
+
+    Bars: each implementation's ``gflops`` metric, one group per benchmark. Dashed lines:
+    ``matmul_peak`` (float32) of each implementation's device, the most its matrix products
+    could reach on this machine.
+    """
+    rows = [r for r in run["results"] if "gflops" in r["metrics"]]
+    benchmarks = list(dict.fromkeys(r["benchmark"] for r in rows))
+    impls = [i for i in IMPL_ORDER if any(r["impl"] == i for r in rows)]
+    ax = ax or plt.subplots(figsize=(7.5, 3.4))[1]
+    width = 0.8 / max(len(impls), 1)
+    colors = {impl: f"C{k}" for k, impl in enumerate(impls)}
+    for k, impl in enumerate(impls):
+        values = [
+            next((r["metrics"]["gflops"] for r in rows if r["benchmark"] == b and r["impl"] == impl), np.nan)
+            for b in benchmarks
+        ]
+        ax.bar(
+            np.arange(len(benchmarks)) + (k - (len(impls) - 1) / 2) * width,
+            values,
+            width,
+            label=impl,
+            color=colors[impl],
+        )
+    for peak in (r for r in run["results"] if r["benchmark"] == "matmul_peak" and r["impl"] in colors):
+        ax.axhline(peak["metrics"]["float32_gflops"], color=colors[peak["impl"]], ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=20, ha="right")
+    ax.set_ylabel("GFLOP/s (dashed: matmul peak)")
+    ax.legend(fontsize="small", ncols=len(impls))
+    return ax

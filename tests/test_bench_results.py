@@ -1,0 +1,80 @@
+"""Reading committed benchmark results: newest run first, GPU filter, goals, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+
+from dlcourse import bench_results as B
+
+
+def _run(date, rows, cuda=None):
+    return {"machine": {"date": date, "cpu_count": 2, "processor": "x86_64", "cuda": cuda}, "results": rows}
+
+
+def _row(benchmark, impl, **metrics):
+    return {"benchmark": benchmark, "impl": impl, "median_s": 0.01, "repeats": 3, "params": {}, "metrics": metrics}
+
+
+@pytest.fixture
+def results(tmp_path):
+    old = _run("2026-01-01T00:00:00+00:00", [_row("cnn_mnist", "torch-cpu", test_acc=0.97, train_s=50.0)])
+    new = _run(
+        "2026-02-01T00:00:00+00:00",
+        [
+            _row("cnn_mnist", "torch-cpu", test_acc=0.985, train_s=70.0),
+            _row("conv2d_lenet", "numpy", speed_vs_torch_cpu=0.9, speed_vs_numpy_naive=400.0, gflops=20.0),
+            _row("conv2d_lenet", "torch-cpu", speed_vs_torch_cpu=1.0, gflops=22.0),
+            _row("matmul_peak", "numpy", float32_gflops=150.0, float64_gflops=60.0),
+        ],
+    )
+    gpu = _run("2025-12-01T00:00:00+00:00", [_row("cnn_mnist", "torch-cuda", test_acc=0.99, train_s=5.0)], "H100")
+    # File names sort in another order than the dates: the recorded date decides.
+    for name, run in (("b.json", old), ("a.json", new), ("c.json", gpu)):
+        (tmp_path / name).write_text(json.dumps(run))
+    return tmp_path
+
+
+def test_latest_rows_come_from_the_newest_run_that_measured_it(results):
+    rows = B.latest_rows("cnn_mnist", results)
+    assert [r["metrics"]["test_acc"] for r in rows] == [0.985]
+    assert rows[0]["machine"]["date"].startswith("2026-02-01")
+    gpu_rows = B.latest_rows("cnn_mnist", results, gpu=True)
+    assert gpu_rows[0]["impl"] == "torch-cuda"
+
+
+def test_missing_benchmark_and_missing_folder_say_what_to_do(results, tmp_path):
+    with pytest.raises(LookupError, match="measured 'char_lm'; run benchmarks/run.py -k char_lm"):
+        B.latest_rows("char_lm", results)
+    with pytest.raises(FileNotFoundError, match="no benchmark results at .*clone the repository"):
+        B.load_results(tmp_path / "nowhere")
+
+
+def test_goals_are_checked_both_ways_and_unmeasured_ones_left_open(results):
+    run = B.load_results(results)[-1]
+    report = {(g["benchmark"], g["metric"]): g for g in B.check_goals(run)}
+    assert report[("cnn_mnist", "test_acc")]["met"] is True
+    assert report[("cnn_mnist", "train_s")]["met"] is False  # 70 s > 60 s
+    assert report[("conv2d_lenet", "speed_vs_torch_cpu")]["met"] is True
+    assert report[("char_lm", "val_loss")]["measured"] is None and report[("char_lm", "val_loss")]["met"] is None
+
+
+def test_tables_and_plots(results):
+    run = B.load_results(results)[-1]
+    table = B.format_rows([r for r in run["results"] if r["benchmark"] == "conv2d_lenet"], ["speed_vs_torch_cpu"])
+    assert "numpy" in table and "0.9" in table and "speed_vs_torch_cpu" in table
+    ax = B.plot_speedups(run)
+    assert len(ax.patches) == 2  # conv2d_lenet: numpy and torch-cpu
+    ax = B.plot_gflops(run)
+    assert [line.get_ydata()[0] for line in ax.lines] == [150.0]  # numpy's matmul peak as the limit line
+    assert "2-core" in B.machine_label(run["machine"])
+    plt.close("all")
+
+
+def test_the_committed_results_are_readable():
+    runs = B.load_results()
+    assert runs, "benchmarks/results holds no results file"
+    for run in runs:
+        assert {"date", "cpu_count"} <= set(run["machine"]) and run["results"]
