@@ -316,6 +316,7 @@ LAZY = {
     "lstm_step": "bench_rnn:bench_lstm_step",
     "char_lm": "bench_rnn:bench_char_lm",
     "dqn_cartpole": "bench_rl:bench_dqn_cartpole",
+    "cnn_train_step": "bench_scale:bench_cnn_train_step",
 }
 for _name, _target in LAZY.items():
     BENCHMARKS[_name] = lambda quick, t=_target: getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1])(

@@ -56,3 +56,21 @@ def test_conv2d_lenet_reports_all_three_implementations(tmp_path):
 def test_unknown_name_is_refused():
     proc = subprocess.run([sys.executable, str(RUN), "-k", "nope"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown benchmark 'nope'; choose from matmul_peak" in proc.stderr
+
+
+def test_cnn_train_step_reports_every_torch_device(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(RUN), "--quick", "-k", "cnn_train_step", "--json", str(out)]
+    subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    rows = {r["impl"]: r for r in json.loads(out.read_text())["results"]}
+    assert "torch-cpu" in rows and rows["torch-cpu"]["metrics"]["speed_vs_torch_cpu"] == 1.0
+    assert all(r["metrics"]["gflops"] > 0 and r["params"]["batch"] == 32 for r in rows.values())
+
+
+def test_save_writes_a_results_file_named_by_date_and_machine():
+    sys.path.insert(0, str(RUN.parent))
+    import run
+
+    path = run.results_path({"date": "2026-11-22T10:00:00+00:00", "cpu_count": 2, "cuda": "NVIDIA H100 80GB HBM3"})
+    assert path.parent.name == "results" and path.name == "2026-11-22_2core_nvidia-h100-80gb-hbm3.json"
+    assert run.results_path({"date": "2026-11-22T10:00:00+00:00", "cpu_count": 2}).name == "2026-11-22_2core.json"
