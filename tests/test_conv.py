@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import conv as npc
+from dlcourse.numpy import losses
+from dlcourse.numpy import optim as npo
 from dlcourse.torch import conv as thc
 
 
@@ -117,6 +119,14 @@ def test_bad_input_names_the_argument(module):
         module.conv2d_forward(x, w, b)
     with pytest.raises(ValueError, match=r"^x must have shape \(any, any, any, any\), got \(3, 5, 5\)\.$"):
         module.maxpool2d_forward(to(np.zeros((3, 5, 5))))
+    with pytest.raises(ValueError, match=r"^the kernel \(2\) is larger than the padded input \(1\)\.$"):
+        module.maxpool2d_forward(to(np.zeros((1, 1, 4, 1))), 2)  # the window fits in height, not in width
+    with pytest.raises(ValueError, match=r"^stride must be a positive integer, got 0\.$"):
+        module.avgpool2d_forward(to(np.zeros((1, 1, 4, 4))), 2, stride=0)  # not silently replaced by the kernel
+    with pytest.raises(ValueError, match=r"^kernel must be a positive integer, got 1\.5\.$"):
+        module.maxpool2d_forward(to(np.zeros((1, 1, 4, 4))), 1.5)
+    with pytest.raises(ValueError, match=r"^stride must be a positive integer, got 0\.$"):
+        module.MaxPool2d(2, stride=0)
 
 
 def test_one_by_one_convolution_mixes_channels_only():
@@ -125,3 +135,170 @@ def test_one_by_one_convolution_mixes_channels_only():
     x, weight, bias = rng.normal(size=(2, 4, 3, 3)), rng.normal(size=(5, 4, 1, 1)), np.zeros(5)
     out, _ = npc.conv2d_forward(x, weight, bias)
     np.testing.assert_allclose(out, np.einsum("fc,nchw->nfhw", weight[:, :, 0, 0], x), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- layer classes
+
+
+@given(conv_problems())
+def test_conv2d_layer_matches_torch_nn_from_copied_weights(problem):
+    x, weight, bias, stride, padding, rng = problem
+    f, c, kh, kw = weight.shape
+    ours = npc.Conv2d(c, f, (kh, kw), rng, stride=stride, padding=padding)
+    ours.load_state_dict({"weight": weight, "bias": bias})  # float32 parameters
+    ours.weight.data, ours.bias.data = weight.copy(), bias.copy()  # float64 for a tight comparison
+    theirs = torch.nn.Conv2d(c, f, (kh, kw), stride=stride, padding=padding).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(weight))  # the same (F, C, KH, KW) layout
+        theirs.bias.copy_(torch.from_numpy(bias))
+    xt = torch.tensor(x, requires_grad=True)
+    reference = theirs(xt)
+    dout = rng.normal(size=tuple(reference.shape))
+    reference.backward(torch.tensor(dout))
+
+    out = ours(x)
+    np.testing.assert_allclose(out, reference.detach().numpy(), rtol=1e-10, atol=1e-12)
+    dx = ours.backward(dout)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+    twin = thc.Conv2d(c, f, (kh, kw), rng, stride=stride, padding=padding).double()
+    with torch.no_grad():
+        twin.weight.copy_(theirs.weight)
+        twin.bias.copy_(theirs.bias)
+    np.testing.assert_allclose(twin(torch.tensor(x)).detach().numpy(), reference.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["MaxPool2d", "AvgPool2d"])
+@pytest.mark.parametrize("kernel, stride", [(2, None), (3, 1), (3, 2)])
+def test_pooling_layers_match_torch_nn(name, kernel, stride):
+    rng = np.random.default_rng(kernel)
+    x = rng.normal(size=(2, 3, 9, 8))
+    reference_layer = getattr(torch.nn, name)(kernel, stride)
+    xt = torch.tensor(x, requires_grad=True)
+    reference = reference_layer(xt)
+    dout = rng.normal(size=tuple(reference.shape))
+    reference.backward(torch.tensor(dout))
+    ours = getattr(npc, name)(kernel, stride)
+    np.testing.assert_allclose(ours(x), reference.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.backward(dout), xt.grad.numpy(), rtol=1e-12)
+    twin = getattr(thc, name)(kernel, stride)
+    np.testing.assert_allclose(twin(torch.tensor(x)).numpy(), reference.detach().numpy(), rtol=1e-12)
+
+
+def test_flatten_round_trip():
+    x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)
+    layer = npc.Flatten()
+    out = layer(x)
+    assert out.shape == (2, 60)
+    np.testing.assert_array_equal(out, torch.nn.Flatten()(torch.tensor(x)).numpy())
+    np.testing.assert_array_equal(thc.Flatten()(torch.tensor(x)).numpy(), out)
+    np.testing.assert_array_equal(layer.backward(out * 2), x * 2)
+
+
+def test_conv_backward_can_skip_the_input_gradient():
+    rng = np.random.default_rng(0)
+    x, weight, bias = rng.normal(size=(2, 3, 6, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    dout = rng.normal(size=(2, 4, 6, 6))
+    for module, to in ((npc, np.asarray), (thc, torch.tensor)):
+        _, cache = module.conv2d_forward(to(x), to(weight), to(bias), 1, 1)
+        full = module.conv2d_backward(to(dout), cache)
+        skipped = module.conv2d_backward(to(dout), cache, input_grad=False)
+        assert skipped[0] is None
+        for a, b in zip(full[1:], skipped[1:], strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _tiny_lenets(dropout: float = 0.0):
+    """The same small LeNet in both trees, from identical generators, for 8x8 images."""
+    kwargs = dict(channels=(2, 3), kernel_size=3, hidden=5, dropout=dropout, image_size=8, n_classes=4)
+    return npc.lenet(np.random.default_rng(1), **kwargs), thc.lenet(np.random.default_rng(1), **kwargs)
+
+
+def test_lenet_shapes_names_and_identical_initial_weights():
+    net, twin = _tiny_lenets()
+    names = [type(layer).__name__ for layer in net.layers]
+    assert names == [
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
+    assert names == [type(layer).__name__ for layer in twin]
+    ours, theirs = net.state_dict(), {k: v.numpy() for k, v in twin.state_dict().items()}
+    assert list(ours) == list(theirs)
+    for name, value in ours.items():
+        np.testing.assert_array_equal(value, theirs[name])
+    assert ours["0.weight"].shape == (2, 1, 3, 3) and ours["7.weight"].shape == (3 * 2 * 2, 5)
+    fan_in_std = net[3].weight.data.std() * np.sqrt(2 * 3 * 3)  # He: std sqrt(2 / fan_in)
+    assert 0.5 < fan_in_std / np.sqrt(2) < 1.6
+    x = np.random.default_rng(2).random((5, 1, 8, 8)).astype(np.float32)
+    assert net(x).shape == (5, 4) and twin(torch.from_numpy(x)).shape == (5, 4)
+    big = npc.lenet(np.random.default_rng(0), channels=(32, 64), kernel_size=3, hidden=128, dropout=0.3)
+    assert sum(p.data.size for p in big.parameters()) == 320 + 18496 + 3136 * 128 + 128 + 1290
+
+
+def test_lenet_gradients_match_finite_differences():
+    net, _ = _tiny_lenets()
+    for p in net.parameters():
+        p.data = p.data.astype(np.float64)
+    net[0].input_grad = True  # check the input gradient too
+    rng = np.random.default_rng(3)
+    x, y = rng.random((3, 1, 8, 8)), rng.integers(0, 4, size=3)
+    loss, cache = losses.cross_entropy_forward(net(x), y)
+    net.zero_grad()
+    dx = net.backward(losses.cross_entropy_backward(1.0, cache))
+
+    def loss_with(p, value):
+        saved, p.data = p.data, value
+        out = losses.cross_entropy(net(x), y)
+        p.data = saved
+        return out
+
+    for _, p in net.named_parameters():
+        numeric = numerical_gradient(lambda v, p=p: loss_with(p, v), p.data)
+        np.testing.assert_allclose(p.grad, numeric, rtol=1e-5, atol=1e-9)
+    numeric = numerical_gradient(lambda v: losses.cross_entropy(net(v), y), x)
+    np.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_one_training_step_numpy_equals_torch(optimizer):
+    """From identical weights (and identical dropout masks): same loss, gradients and updated weights."""
+    net, twin = _tiny_lenets(dropout=0.5)
+    rng = np.random.default_rng(4)
+    x, y = rng.random((6, 1, 8, 8)).astype(np.float32), rng.integers(0, 4, size=6)
+    opt = getattr(npo, optimizer)(net.parameters(), lr=0.05)
+    topt = getattr(torch.optim, optimizer)(twin.parameters(), lr=0.05)
+
+    loss, cache = losses.cross_entropy_forward(net(x), y)
+    opt.zero_grad()
+    net.backward(losses.cross_entropy_backward(1.0, cache))
+    opt.step()
+    tloss = torch.nn.functional.cross_entropy(twin(torch.from_numpy(x)), torch.from_numpy(y))
+    topt.zero_grad()
+    tloss.backward()
+    topt.step()
+
+    np.testing.assert_allclose(loss, tloss.item(), rtol=1e-5)
+    tparams = dict(twin.named_parameters())
+    for name, p in net.named_parameters():
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(p.data, tparams[name].detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(net.state_dict()["0.weight"], _tiny_lenets()[0].state_dict()["0.weight"])
+
+
+def test_layer_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match=r"^kernel_size must be a positive integer or a pair of them, got 0\.$"):
+        npc.Conv2d(1, 2, 0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^x must have shape \(any, 3, any, any\), got \(2, 1, 5, 5\)\.$"):
+        thc.Conv2d(3, 2, 3, np.random.default_rng(0))(torch.zeros(2, 1, 5, 5))
+    with pytest.raises(ValueError, match=r"^x must have shape \(any, 3, any, any\), got \(2, 1, 5, 5\)\.$"):
+        npc.Conv2d(3, 2, 3, np.random.default_rng(0))(np.zeros((2, 1, 5, 5)))

@@ -13,6 +13,11 @@ The output has :math:`\lfloor (H + 2p - KH) / s \rfloor + 1` rows (likewise colu
 gather every receptive field into the rows of one matrix (im2col) and do a single matrix
 product; their results are tested against the naive ones and against PyTorch.
 
+The layer classes ``Conv2d``, ``MaxPool2d``, ``AvgPool2d`` and ``Flatten`` wrap these pairs
+for :class:`dlcourse.numpy.layers.Sequential`; ``Conv2d.weight`` has the layout of
+``torch.nn.Conv2d.weight``, (F, C, KH, KW), so weights copy across unchanged. :func:`lenet`
+builds a small convolutional network from them.
+
 Mirrored by :mod:`dlcourse.torch.conv`.
 """
 
@@ -21,9 +26,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from dlcourse.numpy import init as initialisers
+from dlcourse.numpy.layers import Dropout, Linear, Module, Parameter, ReLU, Sequential
 from dlcourse.validation import as_float_array, check_shape
 
 __all__ = [
+    "AvgPool2d",
+    "Conv2d",
+    "Flatten",
+    "MaxPool2d",
     "avgpool2d_backward",
     "avgpool2d_forward",
     "conv2d_backward",
@@ -31,6 +42,7 @@ __all__ = [
     "conv2d_naive_backward",
     "conv2d_naive_forward",
     "conv2d_output_size",
+    "lenet",
     "maxpool2d_backward",
     "maxpool2d_forward",
 ]
@@ -145,17 +157,26 @@ def conv2d_forward(
     return out, (x.shape, cols, weight, stride, padding)
 
 
-def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv2d_backward(
+    dout: np.ndarray, cache: tuple, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of :func:`conv2d_forward`: two matrix products and a scatter back (col2im).
 
+    Args:
+        dout: (N, F, OH, OW) upstream gradient.
+        cache: from :func:`conv2d_forward`.
+        input_grad: compute ``dx``; the first layer of a network does not need it.
+
     Returns:
-        dx (N, C, H, W), dweight (F, C, KH, KW), dbias (F,).
+        dx (N, C, H, W) or None, dweight (F, C, KH, KW), dbias (F,).
     """
     (n_batch, channels, h, w), cols, weight, stride, padding = cache
     n_filters, _, kh, kw = weight.shape
     _, _, oh, ow = dout.shape
     dout_cols = dout.transpose(1, 0, 2, 3).reshape(n_filters, n_batch * oh * ow)  # (F, N*OH*OW)
     dweight = (dout_cols @ cols).reshape(weight.shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
+    if not input_grad:
+        return None, dweight, dout_cols.sum(axis=1)
     # (C*KH*KW, N*OH*OW), laid out so that each kernel offset (u, v) is one contiguous block
     dcols = (weight.reshape(n_filters, -1).T @ dout_cols).reshape(channels, kh, kw, n_batch, oh, ow)
     dxp = np.zeros((channels, n_batch, h + 2 * padding, w + 2 * padding), dtype=dcols.dtype)  # (C, N, Hp, Wp)
@@ -166,10 +187,19 @@ def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     return dx, dweight, dout_cols.sum(axis=1)
 
 
+def _pool_stride(kernel: int, stride: int | None) -> int:
+    """The pooling stride (``kernel`` when None), after checking that both are positive integers."""
+    for name, value in (("kernel", kernel), ("stride", stride)):
+        if value is not None and not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(kernel if stride is None else stride)
+
+
 def _pool_fields(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     x = as_float_array(x, "x")
     check_shape(x, "x", (None, None, None, None))
-    conv2d_output_size(x.shape[2], kernel, stride)  # validates the sizes
+    for size in x.shape[2:]:
+        conv2d_output_size(size, kernel, stride)  # the window must fit along both axes
     return sliding_window_view(x, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, OH, OW, K, K)
 
 
@@ -184,7 +214,7 @@ def maxpool2d_forward(x: np.ndarray, kernel: int = 2, stride: int | None = None)
     Returns:
         out (N, C, OH, OW) and ``cache`` with the position of each maximum.
     """
-    stride = stride or kernel
+    stride = _pool_stride(kernel, stride)
     fields = _pool_fields(x, kernel, stride)
     flat = fields.reshape(*fields.shape[:4], kernel * kernel)  # (N, C, OH, OW, K*K)
     where = flat.argmax(axis=-1)  # (N, C, OH, OW): first maximum, as PyTorch
@@ -210,7 +240,7 @@ def maxpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
 
 def avgpool2d_forward(x: np.ndarray, kernel: int = 2, stride: int | None = None) -> tuple[np.ndarray, tuple]:
     """Average pooling: the mean of each kernel x kernel window; shapes as :func:`maxpool2d_forward`."""
-    stride = stride or kernel
+    stride = _pool_stride(kernel, stride)
     out = _pool_fields(x, kernel, stride).mean(axis=(-2, -1))
     return out, (np.shape(x), kernel, stride)
 
@@ -225,3 +255,159 @@ def avgpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
         for v in range(kernel):
             dx[:, :, u : u + stride * oh : stride, v : v + stride * ow : stride] += share
     return dx
+
+
+def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(np.atleast_1d(np.asarray(value, object)))
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
+        raise ValueError(f"{name} must be a positive integer or a pair of them, got {value!r}.")
+    return int(pair[0]), int(pair[1])
+
+
+def _he_kernels(in_channels: int, out_channels: int, kh: int, kw: int, rng: np.random.Generator) -> np.ndarray:
+    """He-normal kernels, drawn as a linear layer's (C*KH*KW, F) weight: each column is one kernel."""
+    fan_in = in_channels * kh * kw
+    return np.ascontiguousarray(initialisers.he_normal(fan_in, out_channels, rng).T).reshape(
+        out_channels, in_channels, kh, kw
+    )  # (F, C*KH*KW) -> (F, C, KH, KW)
+
+
+class Conv2d(Module):
+    r"""A convolution layer: F kernels of shape (C, KH, KW) slid over a (N, C, H, W) batch.
+
+    The weight is He-initialised, :math:`N(0, 2 / (C \cdot KH \cdot KW))`: a kernel sees
+    :math:`C \cdot KH \cdot KW` inputs, its fan-in. It has ``torch.nn.Conv2d``'s layout.
+
+    Args:
+        in_channels: C.
+        out_channels: F, the number of kernels (and of output channels).
+        kernel_size: KH = KW, or a pair (KH, KW).
+        rng: the generator the weights are drawn from.
+        stride: step between receptive fields.
+        padding: zeros added on every side.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        rng: np.random.Generator,
+        stride: int = 1,
+        padding: int = 0,
+    ) -> None:
+        kh, kw = _pair(kernel_size, "kernel_size")
+        self.weight = Parameter(_he_kernels(in_channels, out_channels, kh, kw, rng))  # (F, C, KH, KW)
+        self.bias = Parameter(np.zeros(out_channels, dtype=np.float32))  # (F,)
+        self.stride, self.padding = stride, padding
+        self.input_grad = True  # lenet() turns it off for the first layer
+        self.cache: tuple | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_shape(x, "x", (None, self.weight.shape[1], None, None))
+        out, self.cache = conv2d_forward(x, self.weight.data, self.bias.data, self.stride, self.padding)
+        return out  # (N, F, OH, OW)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        dx, dweight, dbias = conv2d_backward(dout, self.cache, self.input_grad)
+        self.weight.accumulate(dweight)
+        self.bias.accumulate(dbias)
+        return dx
+
+
+class MaxPool2d(Module):
+    """Max pooling over kernel_size x kernel_size windows (stride defaults to kernel_size).
+
+    Args:
+        kernel_size: the window size.
+        stride: step between windows.
+    """
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
+        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+        self.cache: tuple | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride)
+        return out  # (N, C, OH, OW)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return maxpool2d_backward(dout, self.cache)
+
+
+class AvgPool2d(Module):
+    """Average pooling over kernel_size x kernel_size windows (stride defaults to kernel_size).
+
+    Args:
+        kernel_size: the window size.
+        stride: step between windows.
+    """
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
+        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+        self.cache: tuple | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return avgpool2d_backward(dout, self.cache)
+
+
+class Flatten(Module):
+    """(N, C, H, W) feature maps -> (N, C*H*W) rows, for the fully connected layers that follow."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.shape = x.shape
+        return x.reshape(len(x), -1)  # (N, C*H*W)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout.reshape(self.shape)  # (N, C, H, W)
+
+
+def lenet(
+    rng: np.random.Generator,
+    channels: tuple[int, ...] = (6, 16),
+    kernel_size: int = 5,
+    hidden: int = 120,
+    dropout: float = 0.0,
+    in_channels: int = 1,
+    image_size: int = 28,
+    n_classes: int = 10,
+) -> Sequential:
+    """A LeNet-style classifier: (convolution, ReLU, 2x2 max pooling) per entry of ``channels``,
+    then Flatten, Linear(hidden), ReLU, [Dropout], Linear(n_classes).
+
+    Convolutions are padded by kernel_size // 2 ("same" size for odd kernels), so each stage
+    only halves the image: 28 -> 14 -> 7 for two stages.
+
+    Args:
+        rng: the generator every weight (and the dropout masks) is drawn from.
+        channels: output channels of each convolution stage.
+        kernel_size: the (odd) size of every kernel.
+        hidden: units of the fully connected hidden layer.
+        dropout: drop probability before the output layer (0 for none).
+        in_channels: channels of the input images.
+        image_size: height = width of the input images.
+        n_classes: outputs, one per class.
+
+    Returns:
+        A :class:`~dlcourse.numpy.layers.Sequential` mapping (N, in_channels, image_size,
+        image_size) images to (N, n_classes) logits.
+    """
+    layers: list[Module] = []
+    size, previous = image_size, in_channels
+    for c in channels:
+        layers += [Conv2d(previous, c, kernel_size, rng, padding=kernel_size // 2), ReLU(), MaxPool2d(2)]
+        size = conv2d_output_size(conv2d_output_size(size, kernel_size, 1, kernel_size // 2), 2, 2)
+        previous = c
+    layers += [Flatten(), Linear(previous * size * size, hidden, rng), ReLU()]
+    layers += [Dropout(dropout, rng)] if dropout else []
+    layers += [Linear(hidden, n_classes, rng)]
+    if isinstance(layers[0], Conv2d):
+        layers[0].input_grad = False  # nothing uses the gradient for the images
+    return Sequential(*layers)

@@ -4,17 +4,28 @@ r"""Convolution and pooling in PyTorch, mirroring :mod:`dlcourse.numpy.conv`.
 and one batched matrix product applies every kernel; ``conv2d_backward`` undoes it with
 ``fold`` (col2im). Both are checked against ``torch.nn.functional.conv2d`` and autograd.
 The loop versions are the same reference as in the NumPy tree.
+
+The layer classes are ``torch.nn.Module`` subclasses whose forward pass calls PyTorch's own
+kernels (``F.conv2d``, ``F.max_pool2d``) and whose backward pass is autograd's. ``Conv2d``
+draws its weights from a NumPy generator exactly as the NumPy tree does, in the layout of
+``torch.nn.Conv2d`` (F, C, KH, KW), so both trees can start from identical weights.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dlcourse.numpy.conv import _check_conv, conv2d_output_size
+from dlcourse.numpy.conv import _check_conv, _he_kernels, _pair, _pool_stride, conv2d_output_size
+from dlcourse.torch.layers import Dropout, Linear, ReLU, Sequential
 from dlcourse.validation import as_float_tensor, check_shape
 
 __all__ = [
+    "AvgPool2d",
+    "Conv2d",
+    "Flatten",
+    "MaxPool2d",
     "avgpool2d_backward",
     "avgpool2d_forward",
     "conv2d_backward",
@@ -22,6 +33,7 @@ __all__ = [
     "conv2d_naive_backward",
     "conv2d_naive_forward",
     "conv2d_output_size",
+    "lenet",
     "maxpool2d_backward",
     "maxpool2d_forward",
 ]
@@ -34,7 +46,18 @@ def _pad(x: torch.Tensor, padding: int) -> torch.Tensor:
 def conv2d_naive_forward(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int = 1, padding: int = 0
 ) -> tuple[torch.Tensor, tuple]:
-    """Convolution by four nested loops over tensors: out (N, F, OH, OW), cache (x, weight, stride, padding)."""
+    """Convolution by four nested loops over tensors, as :func:`dlcourse.numpy.conv.conv2d_naive_forward`.
+
+    Args:
+        x: (N, C, H, W) inputs.
+        weight: (F, C, KH, KW) kernels.
+        bias: (F,) one per kernel.
+        stride: step between receptive fields.
+        padding: zeros added on every side.
+
+    Returns:
+        out (N, F, OH, OW) and ``cache = (x, weight, stride, padding)``.
+    """
     x, weight, bias = _check_conv(x, weight, bias, as_float_tensor)
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
@@ -51,7 +74,15 @@ def conv2d_naive_forward(
 
 
 def conv2d_naive_backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients of :func:`conv2d_naive_forward` by the same loops: dx, dweight, dbias."""
+    """Gradients of :func:`conv2d_naive_forward` by the same loops.
+
+    Args:
+        dout: (N, F, OH, OW) upstream gradient.
+        cache: from :func:`conv2d_naive_forward`.
+
+    Returns:
+        dx (N, C, H, W), dweight (F, C, KH, KW), dbias (F,).
+    """
     x, weight, stride, padding = cache
     _, _, h, w = x.shape
     _, _, kh, kw = weight.shape
@@ -71,7 +102,14 @@ def conv2d_naive_backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tenso
 def conv2d_forward(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int = 1, padding: int = 0
 ) -> tuple[torch.Tensor, tuple]:
-    """Convolution as ``unfold`` plus one batched matrix product; out (N, F, OH, OW)."""
+    """Convolution as ``unfold`` (im2col) plus one batched matrix product; arguments as the loop version.
+
+    ``unfold`` returns the receptive fields as columns, (N, C*KH*KW, OH*OW); the weight reshaped
+    to (F, C*KH*KW) multiplies them for every image at once.
+
+    Returns:
+        out (N, F, OH, OW) and the cache for :func:`conv2d_backward`.
+    """
     x, weight, bias = _check_conv(x, weight, bias, as_float_tensor)
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
@@ -81,12 +119,25 @@ def conv2d_forward(
     return out.reshape(n_batch, n_filters, oh, ow), (x.shape, cols, weight, stride, padding)
 
 
-def conv2d_backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients of :func:`conv2d_forward`: two matrix products and ``fold`` (col2im)."""
+def conv2d_backward(
+    dout: torch.Tensor, cache: tuple, input_grad: bool = True
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`conv2d_forward`: two matrix products and ``fold`` (col2im).
+
+    Args:
+        dout: (N, F, OH, OW) upstream gradient.
+        cache: from :func:`conv2d_forward`.
+        input_grad: compute ``dx``; the first layer of a network does not need it.
+
+    Returns:
+        dx (N, C, H, W) or None, dweight (F, C, KH, KW), dbias (F,).
+    """
     (n_batch, _, h, w), cols, weight, stride, padding = cache
     n_filters, _, kh, kw = weight.shape
     dout_rows = dout.reshape(n_batch, n_filters, -1)  # (N, F, OH*OW)
-    dweight = (dout_rows @ cols.transpose(1, 2)).sum(dim=0).reshape(weight.shape)
+    dweight = (dout_rows @ cols.transpose(1, 2)).sum(dim=0).reshape(weight.shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
+    if not input_grad:
+        return None, dweight, dout.sum(dim=(0, 2, 3))
     dcols = weight.reshape(n_filters, -1).T @ dout_rows  # (N, C*KH*KW, OH*OW)
     dx = F.fold(dcols, (h, w), (kh, kw), padding=padding, stride=stride)  # sums overlapping fields
     return dx, dweight, dout.sum(dim=(0, 2, 3))
@@ -95,13 +146,14 @@ def conv2d_backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, tor
 def _pool_fields(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
     x = as_float_tensor(x, "x")
     check_shape(x, "x", (None, None, None, None))
-    conv2d_output_size(x.shape[2], kernel, stride)
+    for size in x.shape[2:]:
+        conv2d_output_size(size, kernel, stride)  # the window must fit along both axes
     return x.unfold(2, kernel, stride).unfold(3, kernel, stride)  # (N, C, OH, OW, K, K) view
 
 
 def maxpool2d_forward(x: torch.Tensor, kernel: int = 2, stride: int | None = None) -> tuple[torch.Tensor, tuple]:
     """Max pooling (stride defaults to kernel): out (N, C, OH, OW) and the position of each maximum."""
-    stride = stride or kernel
+    stride = _pool_stride(kernel, stride)
     fields = _pool_fields(x, kernel, stride)
     out, where = fields.reshape(*fields.shape[:4], kernel * kernel).max(dim=-1)  # first maximum
     return out, (tuple(x.shape), where, kernel, stride)
@@ -122,7 +174,7 @@ def maxpool2d_backward(dout: torch.Tensor, cache: tuple) -> torch.Tensor:
 
 def avgpool2d_forward(x: torch.Tensor, kernel: int = 2, stride: int | None = None) -> tuple[torch.Tensor, tuple]:
     """Average pooling: the mean of each window; out (N, C, OH, OW)."""
-    stride = stride or kernel
+    stride = _pool_stride(kernel, stride)
     return _pool_fields(x, kernel, stride).mean(dim=(-2, -1)), (tuple(x.shape), kernel, stride)
 
 
@@ -136,3 +188,89 @@ def avgpool2d_backward(dout: torch.Tensor, cache: tuple) -> torch.Tensor:
         for v in range(kernel):
             dx[:, :, u : u + stride * oh : stride, v : v + stride * ow : stride] += share
     return dx
+
+
+class Conv2d(torch.nn.Module):
+    """A convolution layer with weight (F, C, KH, KW), He-initialised from a NumPy generator.
+
+    Args:
+        in_channels: C.
+        out_channels: F, the number of kernels.
+        kernel_size: KH = KW, or a pair (KH, KW).
+        rng: the NumPy generator the weights are drawn from (as in the NumPy tree).
+        stride: step between receptive fields.
+        padding: zeros added on every side.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        rng: np.random.Generator,
+        stride: int = 1,
+        padding: int = 0,
+    ) -> None:
+        super().__init__()
+        kh, kw = _pair(kernel_size, "kernel_size")
+        kernels = _he_kernels(in_channels, out_channels, kh, kw, rng)
+        self.weight = torch.nn.Parameter(torch.from_numpy(kernels))  # (F, C, KH, KW)
+        self.bias = torch.nn.Parameter(torch.zeros(out_channels))  # (F,)
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "x", (None, self.weight.shape[1], None, None))
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)  # (N, F, OH, OW)
+
+
+class MaxPool2d(torch.nn.Module):
+    """Max pooling over kernel_size x kernel_size windows (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+
+class AvgPool2d(torch.nn.Module):
+    """Average pooling over kernel_size x kernel_size windows (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride)
+
+
+class Flatten(torch.nn.Module):
+    """(N, C, H, W) feature maps -> (N, C*H*W) rows."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def lenet(
+    rng: np.random.Generator,
+    channels: tuple[int, ...] = (6, 16),
+    kernel_size: int = 5,
+    hidden: int = 120,
+    dropout: float = 0.0,
+    in_channels: int = 1,
+    image_size: int = 28,
+    n_classes: int = 10,
+) -> Sequential:
+    """The LeNet-style classifier of :func:`dlcourse.numpy.conv.lenet`, with the same layers,
+    parameter names and (from the same generator) the same initial weights."""
+    layers: list[torch.nn.Module] = []
+    size, previous = image_size, in_channels
+    for c in channels:
+        layers += [Conv2d(previous, c, kernel_size, rng, padding=kernel_size // 2), ReLU(), MaxPool2d(2)]
+        size = conv2d_output_size(conv2d_output_size(size, kernel_size, 1, kernel_size // 2), 2, 2)
+        previous = c
+    layers += [Flatten(), Linear(previous * size * size, hidden, rng), ReLU()]
+    layers += [Dropout(dropout, rng)] if dropout else []
+    layers += [Linear(hidden, n_classes, rng)]
+    return Sequential(*layers)

@@ -1,0 +1,43 @@
+"""benchmarks/run.py -k cnn_mnist: the row format and its metrics (accuracy itself is never asserted here,
+beyond being a fraction; the --quick run trains one epoch on 1,000 images, one thread)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def test_cnn_mnist_quick_row(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(RUN), "--quick", "-k", "cnn_mnist", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    assert "cnn_mnist" in proc.stdout
+    payload = json.loads(out.read_text())
+    rows = {r["impl"]: r for r in payload["results"]}
+    assert "torch-cpu" in rows and set(rows) <= {"torch-cpu", "torch-cuda", "torch-mps"}
+    for row in rows.values():
+        assert set(row) == {"benchmark", "impl", "median_s", "repeats", "params", "metrics"}
+        assert row["benchmark"] == "cnn_mnist" and row["median_s"] > 0 and row["repeats"] == 1
+        params, metrics = row["params"], row["metrics"]
+        assert params["dataset"].startswith("MNIST (10,000 digits") and params["seeds"] == [0]
+        assert {"test_acc", "test_acc_min", "train_s", "epochs", "n_train", "n_test", "parameters"} <= set(metrics)
+        assert 0.2 < metrics["test_acc"] <= 1 and metrics["test_acc_min"] == metrics["test_acc"]
+        assert metrics["epochs"] == params["epochs"] == 1
+        assert metrics["n_train"] == 1000 and metrics["n_test"] == 2000
+        assert metrics["train_s"] == round(row["median_s"], 2)
+        assert metrics["parameters"] == 421_642
+
+
+def test_committed_results_have_the_full_run():
+    """The book reads benchmarks/results/cnn_mnist.json: it must hold a full (not --quick) run."""
+    path = RUN.parent / "results" / "cnn_mnist.json"
+    rows = json.loads(path.read_text())["results"]
+    cnn = [r for r in rows if r["benchmark"] == "cnn_mnist"]
+    assert any(r["impl"] == "torch-cpu" for r in cnn)
+    for row in cnn:
+        assert len(row["params"]["seeds"]) >= 3 and row["metrics"]["n_train"] == 8000
+    assert {r["impl"] for r in rows if r["benchmark"] == "conv2d_lenet"} == {"numpy-naive", "numpy", "torch-cpu"}
