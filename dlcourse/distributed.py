@@ -36,10 +36,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
+
+from dlcourse.torch.conv import lenet
 
 __all__ = [
     "DataParallelConfig",
@@ -63,22 +66,14 @@ class DataParallelConfig:
     backend: str = "gloo"  # "gloo" (CPU) or "nccl" (one CUDA GPU per rank)
 
 
-def cnn() -> torch.nn.Module:
-    """The small convolutional network of the CNN chapter: 28x28 digits in, 10 logits out.
+def cnn(seed: int = 0) -> torch.nn.Module:
+    """Chapter 7's convolutional network (:func:`dlcourse.torch.conv.lenet`), small: 28x28 digits in, 10 logits out.
 
     Conv(1->8, 3x3, pad 1), ReLU, max-pool 2, Conv(8->16, 3x3, pad 1), ReLU, max-pool 2,
-    Linear(16*7*7 -> 10).
+    Flatten, Linear(16*7*7 -> 32), ReLU, Linear(32 -> 10). The weights are drawn from a NumPy
+    generator seeded with ``seed``, so every process that calls ``cnn(seed)`` builds the same network.
     """
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2),  # (N, 8, 14, 14)
-        torch.nn.Conv2d(8, 16, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2),  # (N, 16, 7, 7)
-        torch.nn.Flatten(),  # (N, 784)
-        torch.nn.Linear(16 * 7 * 7, 10),
-    )
+    return lenet(np.random.default_rng(seed), channels=(8, 16), kernel_size=3, hidden=32)
 
 
 def shard(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
@@ -132,20 +127,20 @@ def _train(
 
 
 def train_single(
-    x: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, model_fn: Callable[[], torch.nn.Module] = cnn
+    x: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, model_fn: Callable[[int], torch.nn.Module] = cnn
 ) -> dict[str, torch.Tensor]:
     """The reference: one process, the whole global batch each step, on the CPU.
 
     Args:
         x: (N, 1, 28, 28) float32 images; y: (N,) int64 labels.
         config: steps, batch, learning rate and seed.
-        model_fn: builds the model (called after seeding, so weights match the ranks').
+        model_fn: builds the model from a seed (the ranks use the same one).
 
     Returns:
         The trained model's ``state_dict``.
     """
     torch.manual_seed(config.seed)
-    model = model_fn()
+    model = model_fn(config.seed)
     _train(model, x, y, config, rank=0, world_size=1, device=torch.device("cpu"))
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -172,7 +167,7 @@ def _worker(
     config: DataParallelConfig,
     x: torch.Tensor,
     y: torch.Tensor,
-    model_fn: Callable[[], torch.nn.Module],
+    model_fn: Callable[[int], torch.nn.Module],
     out: str,
 ) -> None:
     """One rank of :func:`train_data_parallel`: join the group, train, rank 0 saves the weights."""
@@ -181,7 +176,7 @@ def _worker(
     try:
         device = _device_for(rank, config.backend)
         torch.manual_seed(config.seed)
-        model = DistributedDataParallel(model_fn().to(device))  # also broadcasts rank 0's weights
+        model = DistributedDataParallel(model_fn(config.seed).to(device))  # also broadcasts rank 0's weights
         losses = _train(model, x, y, config, rank, world_size, device)
         if rank == 0:
             state = {k: v.detach().cpu().clone() for k, v in model.module.state_dict().items()}
@@ -195,7 +190,7 @@ def train_data_parallel(
     y: torch.Tensor,
     config: DataParallelConfig,
     world_size: int = 2,
-    model_fn: Callable[[], torch.nn.Module] = cnn,
+    model_fn: Callable[[int], torch.nn.Module] = cnn,
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
     """Train with ``world_size`` processes under DDP, each on its share of every batch.
 
@@ -204,7 +199,7 @@ def train_data_parallel(
         config: steps, global batch, learning rate, seed and backend.
         world_size: number of processes; must divide ``config.global_batch``. With the
             ``nccl`` backend, at most the number of GPUs.
-        model_fn: builds the model; must be importable (a module-level function), since the
+        model_fn: builds the model from a seed; must be importable (a module-level function), since the
             ranks are new processes.
 
     Returns:
@@ -256,7 +251,7 @@ def _torchrun_main(argv: list[str] | None = None) -> None:
     try:
         device = _device_for(local_rank, config.backend)
         torch.manual_seed(config.seed)
-        model = DistributedDataParallel(cnn().to(device))
+        model = DistributedDataParallel(cnn(config.seed).to(device))
         losses = _train(model, x, y, config, rank, world_size, device)
         print(f"rank {rank}/{world_size} ({device}): loss {losses[0]:.4f} -> {losses[-1]:.4f}", flush=True)
         dist.barrier()

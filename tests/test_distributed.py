@@ -27,7 +27,7 @@ def test_two_processes_with_half_batches_match_one_process(digits):
     assert D.max_weight_difference(ddp_state, single) < 1e-5
     # The runs moved the weights: a model that never trained is far from both.
     torch.manual_seed(config.seed)
-    untrained = D.cnn().state_dict()
+    untrained = D.cnn(config.seed).state_dict()
     assert D.max_weight_difference(untrained, single) > 1e-3
     assert len(losses) == config.steps
 
