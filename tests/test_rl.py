@@ -1,0 +1,193 @@
+"""dlcourse.rl: tabular Q-learning learns, exploration and its schedule, the replay buffer, episodes, pictures."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import matplotlib
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dlcourse import rl
+
+matplotlib.use("Agg")
+
+
+def frozen_lake():
+    return gym.make("FrozenLake-v1", is_slippery=False)
+
+
+def greedy_from(q):
+    return lambda s: int(np.argmax(q[s]))
+
+
+# ----------------------------------------------------------------------------- tabular Q-learning
+
+
+def test_q_learning_solves_deterministic_frozen_lake():
+    env = frozen_lake()
+    before = rl.run_episode(env, greedy_from(np.zeros((16, 4))), seed=0)
+    assert before.total_reward == 0  # an untrained greedy agent walks into the wall until time runs out
+    result = rl.q_learning(env, 300, alpha=0.5, gamma=0.9, epsilon=lambda e: rl.linear_schedule(e, 300, 1, 0.05, 0.5))
+    after = rl.run_episode(env, greedy_from(result.q), seed=0)
+    assert after.total_reward == 1.0 and after.length == 6  # the goal, by a shortest path (6 moves on the 4x4 map)
+    assert np.mean(result.returns[-50:]) > np.mean(result.returns[:50])  # it got better while training
+    # On a shortest path the value of the start is gamma**5: the reward 1 arrives after 6 steps.
+    np.testing.assert_allclose(result.q[0].max(), 0.9**5, rtol=1e-3)
+
+
+def test_q_learning_values_match_value_iteration():
+    """Deterministic FrozenLake: Q-learning's values on the greedy path equal the exact optimal values."""
+    env = frozen_lake()
+    model = env.unwrapped.P  # state -> action -> [(prob, next_state, reward, terminated)]
+    gamma, q_star = 0.9, np.zeros((16, 4))
+    for _ in range(100):
+        for s in range(16):
+            for a in range(4):
+                q_star[s, a] = sum(p * (r + gamma * (0 if t else q_star[s2].max())) for p, s2, r, t in model[s][a])
+    result = rl.q_learning(env, 400, alpha=0.5, gamma=gamma, epsilon=lambda e: rl.linear_schedule(e, 400, 1, 0.05, 0.5))
+    path = rl.run_episode(env, greedy_from(result.q), seed=0).states[:-1]
+    np.testing.assert_allclose(result.q[path].max(axis=1), q_star[path].max(axis=1), rtol=1e-3)
+
+
+def test_q_learning_update_terminal_and_bootstrap():
+    q = np.array([[0.0, 1.0], [2.0, 4.0]])
+    delta = rl.q_learning_update(q, 0, 0, 1.0, 1, False, alpha=0.5, gamma=0.5)
+    assert delta == pytest.approx(1.0 + 0.5 * 4.0) and q[0, 0] == pytest.approx(1.5)
+    rl.q_learning_update(q, 0, 1, 1.0, 1, True, alpha=1.0, gamma=0.5)
+    assert q[0, 1] == 1.0  # terminal: no bootstrap from Q[1]
+
+
+def test_discounted_return():
+    assert rl.discounted_return([1, 1, 1], 0.5) == pytest.approx(1.75)
+    assert rl.discounted_return([], 0.9) == 0.0
+    with pytest.raises(ValueError, match="gamma must be in"):
+        rl.discounted_return([1], 1.5)
+
+
+# ----------------------------------------------------------------------------- exploration
+
+
+@given(
+    q=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=6).map(np.array),
+    seed=st.integers(0, 2**16),
+)
+def test_epsilon_zero_is_greedy_and_epsilon_one_is_any_action(q, seed):
+    rng = np.random.default_rng(seed)
+    assert q[rl.epsilon_greedy(q, 0.0, rng)] == q.max()
+    assert 0 <= rl.epsilon_greedy(q, 1.0, rng) < len(q)
+
+
+def test_epsilon_greedy_frequencies_and_random_tie_break():
+    rng, n = np.random.default_rng(0), 20_000
+    counts = np.bincount([rl.epsilon_greedy(np.array([0.0, 1.0, 0.5]), 0.3, rng) for _ in range(n)], minlength=3)
+    np.testing.assert_allclose(counts / n, [0.1, 0.8, 0.1], atol=0.015)
+    ties = np.bincount([rl.epsilon_greedy(np.zeros(4), 0.0, rng) for _ in range(n)], minlength=4)
+    np.testing.assert_allclose(ties / n, 0.25, atol=0.015)  # knowing nothing, every action is tried
+    with pytest.raises(ValueError, match="epsilon must be in"):
+        rl.epsilon_greedy(np.zeros(2), -0.1, rng)
+
+
+def test_linear_schedule():
+    values = [rl.linear_schedule(s, 1000, 1.0, 0.04, 0.16) for s in range(1000)]
+    assert values[0] == 1.0 and values[160] == pytest.approx(0.04) and values[-1] == pytest.approx(0.04)
+    assert np.all(np.diff(values) <= 0)
+    assert values[80] == pytest.approx(0.52)
+    with pytest.raises(ValueError, match="fraction must be in"):
+        rl.linear_schedule(0, 10, 1, 0, 0)
+
+
+# ----------------------------------------------------------------------------- replay buffer
+
+
+def fill(buffer, n, start=0):
+    for i in range(start, start + n):
+        buffer.add(np.full(2, i), i % 3, float(i), np.full(2, i + 1), i % 5 == 0)
+
+
+def test_replay_buffer_overwrites_the_oldest_first():
+    buffer = rl.ReplayBuffer(5, 2, np.random.default_rng(0))
+    fill(buffer, 3)
+    assert len(buffer) == 3 and sorted(buffer.rewards[:3]) == [0, 1, 2]
+    fill(buffer, 4, start=3)  # 7 transitions into 5 places: 0 and 1 are gone
+    assert len(buffer) == 5
+    assert sorted(buffer.rewards.tolist()) == [2, 3, 4, 5, 6]
+    np.testing.assert_array_equal(np.sort(buffer.states()[:, 0]), [2, 3, 4, 5, 6])
+
+
+@given(capacity=st.integers(1, 20), added=st.integers(1, 40), batch=st.integers(1, 16), seed=st.integers(0, 99))
+def test_replay_buffer_samples_only_stored_transitions(capacity, added, batch, seed):
+    buffer = rl.ReplayBuffer(capacity, 2, np.random.default_rng(seed))
+    fill(buffer, added)
+    sample = buffer.sample(batch)
+    assert sample.obs.shape == (batch, 2) and sample.next_obs.shape == (batch, 2)
+    assert sample.obs.dtype == np.float32 and sample.actions.dtype == np.int64
+    stored = set(range(max(0, added - capacity), added))
+    assert set(sample.rewards.astype(int).tolist()) <= stored
+    # Every row is one consistent transition, never a mix of two.
+    np.testing.assert_array_equal(sample.next_obs[:, 0], sample.obs[:, 0] + 1)
+    np.testing.assert_array_equal(sample.actions, sample.rewards.astype(int) % 3)
+    np.testing.assert_array_equal(sample.terminated, (sample.rewards.astype(int) % 5 == 0).astype(np.float32))
+
+
+def test_replay_buffer_is_reproducible_and_uniform():
+    batches = []
+    for _ in range(2):
+        buffer = rl.ReplayBuffer(10, 2, np.random.default_rng(7))
+        fill(buffer, 10)
+        batches.append(buffer.sample(20_000).rewards)
+    np.testing.assert_array_equal(*batches)
+    np.testing.assert_allclose(np.bincount(batches[0].astype(int)) / 20_000, 0.1, atol=0.01)
+
+
+def test_replay_buffer_errors_speak_clearly():
+    buffer = rl.ReplayBuffer(4, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="replay buffer is empty"):
+        buffer.sample(2)
+    with pytest.raises(ValueError, match=r"obs must have shape \(3,\), got \(2,\)"):
+        buffer.add(np.zeros(2), 0, 0.0, np.zeros(3), False)
+    with pytest.raises(ValueError, match="capacity must be a positive number"):
+        rl.ReplayBuffer(0, 3, np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- episodes and pictures
+
+
+def test_run_episode_and_evaluate_are_seeded():
+    env = gym.make("CartPole-v1")
+    rng = np.random.default_rng(0)
+    episode = rl.run_episode(env, lambda obs: int(rng.integers(2)), seed=3)
+    assert episode.length == len(episode.states) - 1 and episode.total_reward == episode.length
+    push_right = lambda obs: 1  # noqa: E731
+    first, second = rl.evaluate(env, push_right, 5, seed=0), rl.evaluate(env, push_right, 5, seed=0)
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (5,) and np.all(first < 30)  # always pushing one way drops the pole fast
+    assert rl.run_episode(env, push_right, seed=0, max_steps=4).length == 4
+
+
+def test_animation_is_small_html():
+    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    episode = rl.run_episode(env, lambda obs: int(obs[2] > 0), seed=0, render=True, max_steps=30)
+    assert episode.frames[0].shape == (400, 600, 3)
+    html = rl.animate(episode.frames, every=2).data
+    assert "<script" in html and html.count("data:image/png;base64") >= 1
+    assert len(html) < 300_000  # 16 small frames
+    with pytest.raises(ValueError, match="frames is empty"):
+        rl.animate([])
+
+
+def test_plot_frozenlake_draws_every_cell():
+    import matplotlib.pyplot as plt
+
+    env = frozen_lake()
+    q = np.zeros((16, 4))
+    q[14, 2] = 1.0  # next to the goal: go right
+    fig, ax = plt.subplots()
+    image = rl.plot_frozenlake(ax, q, env.unwrapped.desc, title="t")
+    assert image.get_array().shape == (4, 4) and ax.get_title() == "t"
+    assert len(ax.patches) == 4  # the four holes
+    assert sum(t.get_text() == "G" for t in ax.texts) == 1
+    plt.close(fig)
+    with pytest.raises(ValueError, match="q must have shape"):
+        rl.plot_frozenlake(ax, np.zeros((15, 4)), env.unwrapped.desc)
