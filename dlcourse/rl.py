@@ -112,6 +112,8 @@ def linear_schedule(step: int, total_steps: int, start: float, end: float, fract
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}.")
+    if not total_steps > 0:
+        raise ValueError(f"total_steps must be positive, got {total_steps!r}.")
     progress = min(step / (fraction * total_steps), 1.0)
     return start + progress * (end - start)
 

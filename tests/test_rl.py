@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import matplotlib
 import numpy as np
@@ -66,6 +68,17 @@ def test_discounted_return():
         rl.discounted_return([1], 1.5)
 
 
+def test_q_learning_bootstraps_through_a_time_limit():
+    """A truncated episode is not terminal: its last target still bootstraps from Q(s', .)."""
+    env = gym.make("FrozenLake-v1", is_slippery=False, max_episode_steps=1)  # one step from the start, then cut off
+    q = np.full((16, 4), 0.5)
+    result = rl.q_learning(env, 20, alpha=1.0, gamma=0.9, epsilon=1.0, q=q)
+    assert result.lengths == [1] * 20 and result.returns == [0.0] * 20  # no step from state 0 reaches a hole or G
+    # Down and right lead to untouched states: 0 + 0.9 * 0.5. Treating the cut-off as terminal would give 0.
+    np.testing.assert_allclose(q[0, [1, 2]], 0.45)
+    assert np.all(q[0] > 0.4)  # left and up bump into the edge and bootstrap from state 0 itself
+
+
 # ----------------------------------------------------------------------------- exploration
 
 
@@ -96,6 +109,8 @@ def test_linear_schedule():
     assert values[80] == pytest.approx(0.52)
     with pytest.raises(ValueError, match="fraction must be in"):
         rl.linear_schedule(0, 10, 1, 0, 0)
+    with pytest.raises(ValueError, match="total_steps must be positive"):
+        rl.linear_schedule(0, 0, 1, 0, 0.5)
 
 
 # ----------------------------------------------------------------------------- replay buffer
@@ -149,6 +164,52 @@ def test_replay_buffer_errors_speak_clearly():
         buffer.add(np.zeros(2), 0, 0.0, np.zeros(3), False)
     with pytest.raises(ValueError, match="capacity must be a positive number"):
         rl.ReplayBuffer(0, 3, np.random.default_rng(0))
+
+
+class PushRight:
+    """A stand-in agent for train_dqn: always pushes right and never trains."""
+
+    def __init__(self) -> None:
+        self.config = replace(rl.DQNConfig(), learning_starts=10**9)
+        self.rng = np.random.default_rng(0)
+
+    def act(self, obs, epsilon):
+        return 1
+
+    def greedy(self, obs):
+        return 1
+
+    def update(self, batch):
+        raise AssertionError("no update expected before learning_starts")
+
+    def sync_target(self):
+        pass
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_train_dqn_stores_time_outs_as_not_terminal():
+    """CartPole's time limit truncates episodes; the buffer must flag only real falls as terminal."""
+    buffer = rl.ReplayBuffer(60, 4, np.random.default_rng(0))
+    cut = gym.make("CartPole-v1", max_episode_steps=5)  # pushing right for 5 steps never drops the pole
+    history = rl.train_dqn(PushRight(), cut, 60, buffer=buffer, progress=False)
+    assert history.episode_returns == [5.0] * 12
+    assert buffer.terminated.sum() == 0
+    inside = np.array([i for i in range(59) if (i + 1) % 5])  # transitions followed by one of the same episode
+    np.testing.assert_array_equal(buffer.next_obs[inside], buffer.obs[inside + 1])
+    # The last transition of an episode keeps the real final state, not the next episode's first one.
+    assert not np.any(np.all(buffer.next_obs[4:59:5] == buffer.obs[5:60:5], axis=1))
+
+    buffer = rl.ReplayBuffer(200, 4, np.random.default_rng(0))
+    history = rl.train_dqn(PushRight(), gym.make("CartPole-v1"), 200, buffer=buffer, progress=False)
+    falls = len(history.episode_returns)
+    assert falls >= 5 and buffer.terminated.sum() == falls  # every fall, and only falls, is terminal
+    ends = np.cumsum(history.episode_returns).astype(int) - 1  # the index of each episode's last transition
+    np.testing.assert_array_equal(np.flatnonzero(buffer.terminated), ends)
 
 
 # ----------------------------------------------------------------------------- episodes and pictures

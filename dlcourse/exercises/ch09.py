@@ -42,7 +42,8 @@ def check_discounted_return(answer: Any) -> Feedback:
         answer,
         solution_discounted_return,
         cases,
-        hint="A reward k steps after the start is worth gamma**k of its face value; add them all up.",
+        hint="Each step further into the future multiplies a reward by one more factor gamma. Which factor does the "
+        "very first reward get, and which the second?",
         mistakes=[
             Mistake(
                 lambda r, g: float(sum(r)),
