@@ -11,14 +11,15 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_STRICT := $(BIN)/jupyter-book build -W -n --keep-going .
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book build test lint unit nbval browser execute lab bench vendor clean
+.PHONY: help venv book build test test-gpu lint unit nbval browser execute lab bench vendor clean
 
 help:
 	@echo "make book     - create .venv, install everything, build the HTML book into _build/html"
 	@echo "make test     - ruff, unit tests, nbval on every notebook, strict book build, browser tests"
 	@echo "make execute  - re-run every notebook top to bottom in a fresh kernel, storing outputs"
 	@echo "make lab      - open the notebooks in JupyterLab on the project's kernel"
-	@echo "make bench    - run benchmarks/run.py and write bench.json"
+	@echo "make bench    - run benchmarks/run.py, write bench.json and benchmarks/results/<date>_<machine>.json"
+	@echo "make test-gpu - on a GPU machine: NumPy vs GPU agreement tests and nbval with DLCOURSE_DEVICE=cuda"
 
 # The virtual environment, rebuilt when a pin changes.
 $(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
@@ -72,7 +73,13 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) chapters/01_what_is_deep_learning.ipynb
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py --json bench.json
+	$(BIN)/python benchmarks/run.py --json bench.json --save
+
+# On a machine with a CUDA (or MPS) GPU: the NumPy/accelerator agreement tests, then every notebook on the GPU.
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -m gpu tests/test_gpu.py -q
+	DLCOURSE_DEVICE=cuda $(BIN)/python -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -q $(NOTEBOOKS)
 
 # Refresh the vendored widget JavaScript (needs npm; the result is committed).
 vendor:

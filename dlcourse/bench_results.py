@@ -84,11 +84,13 @@ def machine_label(machine: dict) -> str:
 
 
 def format_rows(rows: list[dict], metrics: list[str] | None = None) -> str:
-    """A plain-text table of result rows: implementation, median time and the chosen metrics."""
-    names = metrics or sorted({k for r in rows for k in r["metrics"]})
+    """A plain-text table of result rows: implementation, median time and the chosen metrics
+    (by default every metric holding a single number or word; per-seed lists are left out)."""
+    scalar = (int, float, str)
+    names = metrics or sorted({k for r in rows for k, v in r["metrics"].items() if isinstance(v, scalar)})
     lines = [f"{'impl':<12} {'median':>10}  " + "  ".join(f"{n:>14}" for n in names)]
     for r in rows:
-        values = "  ".join(f"{r['metrics'].get(n, ''):>14}" for n in names)
+        values = "  ".join(f"{r['metrics'].get(n, '')!s:>14}" for n in names)
         lines.append(f"{r['impl']:<12} {r['median_s'] * 1e3:>8.2f}ms  {values}")
     return "\n".join(lines)
 

@@ -78,3 +78,9 @@ def test_the_committed_results_are_readable():
     assert runs, "benchmarks/results holds no results file"
     for run in runs:
         assert {"date", "cpu_count"} <= set(run["machine"]) and run["results"]
+
+
+def test_format_rows_leaves_out_list_metrics():
+    rows = [_row("dqn_cartpole", "numpy", avg_return=498.4, per_seed=[{"seed": 0}])]
+    table = B.format_rows(rows)
+    assert "avg_return" in table and "498.4" in table and "per_seed" not in table

