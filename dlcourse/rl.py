@@ -20,6 +20,7 @@ Environments come from gymnasium (``gymnasium.make("FrozenLake-v1")``, ``"CartPo
 from __future__ import annotations
 
 import os
+import re
 
 # Before pygame is imported anywhere: render off-screen, and keep pygame's greeting out of outputs.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -634,4 +635,28 @@ def animate(frames: Sequence[np.ndarray], fps: int = 25, width: float = 3.6, dpi
         anim = animation.FuncAnimation(fig, show, frames=len(frames), interval=1000 * every / fps, blit=True)
         html = anim.to_jshtml(fps=max(1, round(fps / every)), default_mode="once")
     plt.close(fig)
-    return HTML(html)
+    return HTML(offline_controls(html))
+
+
+# Matplotlib's player draws its buttons with Font Awesome icons, loaded from a CDN: the book
+# must not reach the network, so the stylesheet is dropped and each icon becomes a character.
+_ICONS = {
+    "fa fa-minus": "\u2212",
+    "fa fa-fast-backward": "\u23ee",
+    "fa fa-step-backward": "\u23f4\u23f4",
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-pause": "\u23f8",
+    "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u23f5\u23f5",
+    "fa fa-fast-forward": "\u23ed",
+    "fa fa-plus": "+",
+}
+
+
+def offline_controls(html: str) -> str:
+    """Make Matplotlib's ``to_jshtml`` player self-contained: no stylesheet from the network,
+    and plain characters instead of Font Awesome icons on its buttons."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*">\s*', "", html)
+    for icon, text in _ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', text)
+    return html

@@ -252,3 +252,10 @@ def test_plot_frozenlake_draws_every_cell():
     plt.close(fig)
     with pytest.raises(ValueError, match="q must have shape"):
         rl.plot_frozenlake(ax, np.zeros((15, 4)), env.unwrapped.desc)
+
+
+def test_animation_player_needs_no_network():
+    frames = [np.zeros((8, 8, 3), dtype=np.uint8), np.full((8, 8, 3), 255, dtype=np.uint8)]
+    html = rl.animate(frames, fps=2).data
+    assert "http://" not in html and "https://" not in html
+    assert 'class="fa ' not in html and "\u25b6" in html  # the play button is a character
