@@ -95,30 +95,36 @@ def format_rows(rows: list[dict], metrics: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _grouped_bars(rows: list[dict], metric: str, ax: plt.Axes) -> dict[str, str]:
+    """One group of bars per benchmark, one bar per implementation, heights from ``metric``;
+    logarithmic y axis, benchmark names below. Returns each implementation's colour."""
+    benchmarks = list(dict.fromkeys(r["benchmark"] for r in rows))
+    impls = [i for i in IMPL_ORDER if any(r["impl"] == i for r in rows)]
+    colors = {impl: f"C{k}" for k, impl in enumerate(impls)}
+    width = 0.8 / max(len(impls), 1)
+    for k, impl in enumerate(impls):
+        heights = [
+            next((r["metrics"][metric] for r in rows if r["benchmark"] == b and r["impl"] == impl), np.nan)
+            for b in benchmarks
+        ]
+        offset = (k - (len(impls) - 1) / 2) * width
+        ax.bar(np.arange(len(benchmarks)) + offset, heights, width, label=impl, color=colors[impl])
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=20, ha="right")
+    ax.legend(fontsize="small", ncols=max(len(impls), 1))
+    return colors
+
+
 def plot_speedups(run: dict, ax: plt.Axes | None = None) -> plt.Axes:
     """Throughput of each implementation relative to torch on the CPU, one group of bars per benchmark.
 
     Benchmarks whose rows carry ``speed_vs_torch_cpu`` are drawn; the y axis is logarithmic,
     and 1 (torch CPU) is marked.
     """
-    rows = [r for r in run["results"] if "speed_vs_torch_cpu" in r["metrics"]]
-    benchmarks = list(dict.fromkeys(r["benchmark"] for r in rows))
-    impls = [i for i in IMPL_ORDER if any(r["impl"] == i for r in rows)]
     ax = ax or plt.subplots(figsize=(7.5, 3.4))[1]
-    width = 0.8 / max(len(impls), 1)
-    for k, impl in enumerate(impls):
-        speed = [
-            next(
-                (r["metrics"]["speed_vs_torch_cpu"] for r in rows if r["benchmark"] == b and r["impl"] == impl), np.nan
-            )
-            for b in benchmarks
-        ]
-        ax.bar(np.arange(len(benchmarks)) + (k - (len(impls) - 1) / 2) * width, speed, width, label=impl)
+    _grouped_bars([r for r in run["results"] if "speed_vs_torch_cpu" in r["metrics"]], "speed_vs_torch_cpu", ax)
     ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
-    ax.set_yscale("log")
-    ax.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=20, ha="right")
     ax.set_ylabel("speed relative to torch CPU")
-    ax.legend(fontsize="small", ncols=len(impls))
     return ax
 
 
@@ -163,28 +169,9 @@ def plot_gflops(run: dict, ax: plt.Axes | None = None) -> plt.Axes:
     ``matmul_peak`` (float32) of each implementation's device, the most its matrix products
     could reach on this machine.
     """
-    rows = [r for r in run["results"] if "gflops" in r["metrics"]]
-    benchmarks = list(dict.fromkeys(r["benchmark"] for r in rows))
-    impls = [i for i in IMPL_ORDER if any(r["impl"] == i for r in rows)]
     ax = ax or plt.subplots(figsize=(7.5, 3.4))[1]
-    width = 0.8 / max(len(impls), 1)
-    colors = {impl: f"C{k}" for k, impl in enumerate(impls)}
-    for k, impl in enumerate(impls):
-        values = [
-            next((r["metrics"]["gflops"] for r in rows if r["benchmark"] == b and r["impl"] == impl), np.nan)
-            for b in benchmarks
-        ]
-        ax.bar(
-            np.arange(len(benchmarks)) + (k - (len(impls) - 1) / 2) * width,
-            values,
-            width,
-            label=impl,
-            color=colors[impl],
-        )
+    colors = _grouped_bars([r for r in run["results"] if "gflops" in r["metrics"]], "gflops", ax)
     for peak in (r for r in run["results"] if r["benchmark"] == "matmul_peak" and r["impl"] in colors):
         ax.axhline(peak["metrics"]["float32_gflops"], color=colors[peak["impl"]], ls="--", lw=1)
-    ax.set_yscale("log")
-    ax.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=20, ha="right")
     ax.set_ylabel("GFLOP/s (dashed: matmul peak)")
-    ax.legend(fontsize="small", ncols=len(impls))
     return ax

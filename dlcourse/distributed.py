@@ -128,7 +128,7 @@ def _train(
 
 def train_single(
     x: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, model_fn: Callable[[int], torch.nn.Module] = cnn
-) -> dict[str, torch.Tensor]:
+) -> tuple[dict[str, torch.Tensor], list[float]]:
     """The reference: one process, the whole global batch each step, on the CPU.
 
     Args:
@@ -137,12 +137,12 @@ def train_single(
         model_fn: builds the model from a seed (the ranks use the same one).
 
     Returns:
-        The trained model's ``state_dict``.
+        The trained model's ``state_dict`` and its loss at every step (as :func:`train_data_parallel`).
     """
     torch.manual_seed(config.seed)
     model = model_fn(config.seed)
-    _train(model, x, y, config, rank=0, world_size=1, device=torch.device("cpu"))
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    losses = _train(model, x, y, config, rank=0, world_size=1, device=torch.device("cpu"))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, losses
 
 
 def free_port() -> int:
@@ -257,7 +257,7 @@ def _torchrun_main(argv: list[str] | None = None) -> None:
         dist.barrier()
         if rank == 0:
             ddp_state = {k: v.detach().cpu() for k, v in model.module.state_dict().items()}
-            single = train_single(x, y, config)
+            single, _ = train_single(x, y, config)
             gap = max_weight_difference(ddp_state, single)
             print(f"config: {asdict(config)}")
             print(f"max |w_ddp - w_single| = {gap:.2e}: {'match' if gap < 1e-4 else 'MISMATCH'}", flush=True)

@@ -23,13 +23,13 @@ def test_two_processes_with_half_batches_match_one_process(digits):
     x, y = digits
     config = D.DataParallelConfig(steps=4, global_batch=64, lr=0.1)
     ddp_state, losses = D.train_data_parallel(x, y, config, world_size=2)
-    single = D.train_single(x, y, config)
+    single, single_losses = D.train_single(x, y, config)
     assert D.max_weight_difference(ddp_state, single) < 1e-5
     # The runs moved the weights: a model that never trained is far from both.
     torch.manual_seed(config.seed)
     untrained = D.cnn(config.seed).state_dict()
     assert D.max_weight_difference(untrained, single) > 1e-3
-    assert len(losses) == config.steps
+    assert len(losses) == len(single_losses) == config.steps
 
 
 def test_a_wrong_reduction_would_be_caught(digits):
@@ -37,7 +37,7 @@ def test_a_wrong_reduction_would_be_caught(digits):
     x, y = digits
     config = D.DataParallelConfig(steps=4, global_batch=64, lr=0.1)
     half = D.DataParallelConfig(steps=4, global_batch=32, lr=0.1)
-    assert D.max_weight_difference(D.train_single(x, y, config), D.train_single(x, y, half)) > 1e-4
+    assert D.max_weight_difference(D.train_single(x, y, config)[0], D.train_single(x, y, half)[0]) > 1e-4
 
 
 def test_torchrun_entry_point_matches_the_reference():
