@@ -1,7 +1,7 @@
 """Recurrent-network benchmarks: one LSTM training step (NumPy against torch.nn.LSTM), and a
 character-level language model on Moby Dick trained on a wall-clock budget.
 
-Registered in ``run.py`` as ``lstm_step`` and ``char_lm``. Run alone with, for example,
+Registered in ``run.py`` as ``lstm_step``, ``lstm_step_small`` and ``char_lm``. Run alone with, for example,
 ``python benchmarks/run.py -k char_lm`` (add ``--quick`` for a smoke test).
 """
 
@@ -35,20 +35,40 @@ CHAR_LM = {
 }
 
 
-def bench_lstm_step(quick: bool) -> list[Result]:
-    """Forward plus backward of a one-layer LSTM over a whole sequence, float32: the NumPy
-    tree's ``lstm_forward``/``lstm_backward`` against ``torch.nn.LSTM`` with autograd (and
-    ``torch.nn.LSTM`` on a GPU when there is one), timed in alternation.
+# The small LSTM timed by ``lstm_step_small`` and by ``lstm_step --quick``.
+SMALL_LSTM = {"T": 50, "batch": 32, "input_size": 64, "hidden_size": 128}
 
-    NumPy runs with one BLAS thread: its matrices (N x H by H x 4H per step) are too small
-    for threads to pay, and on a shared machine extra threads only wait for each other.
-    PyTorch keeps its default thread count (recorded in the params); it is also timed with
-    one thread, like NumPy, and that ratio is reported as ``speed_vs_torch_cpu_1_thread``.
+
+def bench_lstm_step(quick: bool) -> list[Result]:
+    """Forward plus backward of the LSTM layer that ``char_lm`` trains, at its sizes (T = seq_len,
+    batch, input = the embedding, hidden), float32: the NumPy tree's ``lstm_forward`` /
+    ``lstm_backward`` against ``torch.nn.LSTM`` with autograd. ``--quick`` times the small one.
+    """
+    if quick:
+        return _lstm_step("lstm_step", **SMALL_LSTM, repeats=10)
+    sizes = {"T": CHAR_LM["seq_len"], "batch": CHAR_LM["batch_size"], "input_size": CHAR_LM["embedding_dim"]}
+    return _lstm_step("lstm_step", **sizes, hidden_size=CHAR_LM["hidden_size"], repeats=30)
+
+
+def bench_lstm_step_small(quick: bool) -> list[Result]:
+    """As ``lstm_step`` for a small LSTM (T 50, batch 32, 64 inputs, 128 units), where each
+    step's products are small and the per-call overhead of NumPy weighs more."""
+    return _lstm_step("lstm_step_small", **SMALL_LSTM, repeats=10 if quick else 60)
+
+
+def _lstm_step(name: str, T: int, batch: int, input_size: int, hidden_size: int, repeats: int) -> list[Result]:
+    """Time one LSTM forward+backward in alternation: NumPy, ``torch.nn.LSTM`` on the CPU (and on
+    a GPU when there is one).
+
+    NumPy runs with one BLAS thread: the matrices of one time step are too small for threads
+    to pay, and on a shared machine extra threads only wait for each other (with two, NumPy's
+    spinning BLAS threads also slow the torch runs timed next to them). PyTorch keeps its
+    default thread count (recorded in the params); it is also timed with one thread, like
+    NumPy, and that ratio is reported as ``speed_vs_torch_cpu_1_thread``.
     """
     from dlcourse.numpy import rnn
 
-    steps, batch, features, hidden = 50, 32, 64, 128
-    repeats = 10 if quick else 60
+    steps, features, hidden = T, input_size, hidden_size
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps, batch, features)).astype(np.float32)
     dout = rng.normal(size=(steps, batch, hidden)).astype(np.float32)
@@ -87,7 +107,7 @@ def bench_lstm_step(quick: bool) -> list[Result]:
     fns[ONE_THREAD] = torch_one_thread  # the same thread count as NumPy: a second reference
     times = time_interleaved(fns, repeats=repeats, warmup=2, syncs=syncs, block=5)
     one_thread_s = median(times.pop(ONE_THREAD))
-    rows = [Result("lstm_step", impl, median(t), repeats) for impl, t in times.items()]
+    rows = [Result(name, impl, median(t), repeats) for impl, t in times.items()]
     reference_s = next(r.median_s for r in rows if r.impl == "torch-cpu")
     for row in rows:
         row.params = {

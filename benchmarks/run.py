@@ -314,6 +314,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[Result]]] = {
 LAZY = {
     "cnn_mnist": "bench_cnn:bench_cnn_mnist",
     "lstm_step": "bench_rnn:bench_lstm_step",
+    "lstm_step_small": "bench_rnn:bench_lstm_step_small",
     "char_lm": "bench_rnn:bench_char_lm",
     "dqn_cartpole": "bench_rl:bench_dqn_cartpole",
     "cnn_train_step": "bench_scale:bench_cnn_train_step",

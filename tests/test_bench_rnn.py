@@ -15,7 +15,8 @@ IMPLS = {"numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps"}
 
 def test_lstm_step_and_char_lm_quick(tmp_path):
     out = tmp_path / "rnn.json"
-    cmd = [sys.executable, str(RUN), "--quick", "-k", "lstm_step", "-k", "char_lm", "--json", str(out)]
+    cmd = [sys.executable, str(RUN), "--quick", "-k", "lstm_step", "-k", "lstm_step_small", "-k", "char_lm"]
+    cmd += ["--json", str(out)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
     elapsed = time.perf_counter() - start
@@ -28,11 +29,12 @@ def test_lstm_step_and_char_lm_quick(tmp_path):
         assert row["impl"] in IMPLS and row["median_s"] > 0 and row["repeats"] >= 1
 
     step = {r["impl"]: r for r in rows if r["benchmark"] == "lstm_step"}
-    assert {"numpy", "torch-cpu"} <= set(step)
+    small = {r["impl"]: r for r in rows if r["benchmark"] == "lstm_step_small"}
+    assert {"numpy", "torch-cpu"} <= set(step) and {"numpy", "torch-cpu"} <= set(small)
     assert step["torch-cpu"]["metrics"]["speed_vs_torch_cpu"] == 1.0
     assert step["numpy"]["metrics"]["speed_vs_torch_cpu"] > 0
     assert step["numpy"]["metrics"]["speed_vs_torch_cpu_1_thread"] > 0
-    for row in step.values():  # the same work for every implementation
+    for row in [*step.values(), *small.values()]:  # the same work for every implementation (quick: small)
         assert {k: row["params"][k] for k in ("T", "batch", "input_size", "hidden_size", "dtype")} == {
             "T": 50,
             "batch": 32,
@@ -51,3 +53,27 @@ def test_lstm_step_and_char_lm_quick(tmp_path):
     assert metrics["steps"] >= 1 and metrics["epochs"] > 0
     assert metrics["train_s"] <= lm["params"]["budget_s"] + 5  # stopped on its wall-clock budget
     assert elapsed < 60, f"--quick took {elapsed:.0f} s"
+
+
+def test_lstm_step_times_the_layer_that_char_lm_trains(monkeypatch):
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import bench_rnn
+    finally:
+        sys.path.remove(str(RUN.parent))
+    calls = []
+    monkeypatch.setattr(bench_rnn, "_lstm_step", lambda name, **sizes: calls.append((name, sizes)) or [])
+    bench_rnn.bench_lstm_step(quick=False)
+    bench_rnn.bench_lstm_step_small(quick=False)
+    config = bench_rnn.CHAR_LM
+    assert calls[0] == (
+        "lstm_step",
+        {
+            "T": config["seq_len"],
+            "batch": config["batch_size"],
+            "input_size": config["embedding_dim"],
+            "hidden_size": config["hidden_size"],
+            "repeats": 30,
+        },
+    )
+    assert calls[1] == ("lstm_step_small", {**bench_rnn.SMALL_LSTM, "repeats": 60})

@@ -77,9 +77,11 @@ WRONG = [
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: x @ wi.T + bi + h @ wh.T + bh, "applies tanh"),
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + bi + bh), "no feedback loop"),
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: 1 / (1 + np.exp(-(x @ wi.T + bi + h @ wh.T + bh))), "sigmoid"),
-    (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bi), "two bias vectors"),
+    (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bi), "bias_hh is missing"),
+    (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bh), "bias_ih is missing"),
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi + bi + h @ wh + bh), "transposes"),
-    (ch08.check_lstm_parameters, lambda d, h: h * d + h * h + 2 * h, "four gates"),
+    (ch08.check_lstm_parameters, lambda d, h: h * d + h * h + 2 * h, "four blocks"),
+    (ch08.check_lstm_parameters, lambda d, h: 3 * (h * d + h * h + 2 * h), "the candidate g"),
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + h * h + h), "two bias vectors"),
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + 2 * h), "recurrent weights"),
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + h * h), "Add the biases"),
@@ -94,6 +96,53 @@ WRONG = [
     (ch08.check_clip_by_norm, lambda gs, m: [g * min(1, m / np.linalg.norm(g)) for g in gs], "each array on its own"),
     (ch08.check_clip_by_norm, lambda gs, m: [g * m / np.sqrt(sum((a**2).sum() for a in gs)) for g in gs], "left alone"),
 ]
+
+
+def _clip_in_place(grads, max_norm):
+    total = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
+    for g in grads:
+        g *= min(1.0, max_norm / total)
+    return grads
+
+
+def _clip_flattened(grads, max_norm):
+    return [g.ravel() for g in ch08.solution_clip_by_norm(grads, max_norm)]
+
+
+def _clip_replaces_entries(grads, max_norm):
+    grads[:] = ch08.solution_clip_by_norm(grads, max_norm)
+    return grads
+
+
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (_clip_in_place, "changed the gradients"),
+        (_clip_replaces_entries, "changed the gradients"),
+        (_clip_flattened, "shapes"),
+        (lambda grads, m: ch08.solution_clip_by_norm(grads, m)[:1] if len(grads) > 1 else grads, "one per gradient"),
+    ],
+    ids=["in place", "replaces list entries", "flattened", "drops an array"],
+)
+def test_clip_checks_shapes_and_leaves_the_inputs_alone(answer, words):
+    """Right values are not enough: the arrays keep their shapes and the caller's gradients stay unchanged."""
+    feedback = ch08.check_clip_by_norm(answer)
+    assert not feedback.passed and words in feedback.message, str(feedback)
+    assert "expected" in feedback.message and feedback.hint
+
+
+def test_clip_accepts_returning_the_inputs_when_no_clipping_is_needed():
+    def lazy(grads, max_norm):
+        total = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
+        return grads if total <= max_norm else [g * (max_norm / total) for g in grads]
+
+    assert ch08.check_clip_by_norm(lazy).passed
+
+
+def test_notebook_stub_for_lstm_parameters_gets_a_targeted_hint():
+    """The chapter's stub counts a vanilla RNN layer; its stored feedback must be the targeted hint."""
+    feedback = ch08.check_lstm_parameters(lambda d, h: h * d + h**2 + 2 * h)
+    assert not feedback.passed and "vanilla RNN" in feedback.hint, str(feedback)
 
 
 def test_one_step_short_gets_its_hint():

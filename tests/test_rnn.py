@@ -377,7 +377,9 @@ def test_training_learns_and_stops_on_its_budget(one_thread):
     history = thr.train_char_lm(
         model, train, budget_s=1.0, batch_size=8, seq_len=20, lr=0.02, log_every=1, progress=False
     )
-    assert history.seconds >= 1.0 and history.steps > 5
+    # It stops before a step that would end past the budget: just under 1 s (a step here takes
+    # milliseconds; the slack allows for a slow step on a busy machine).
+    assert 0.8 <= history.seconds <= 1.1 and history.steps > 5
     assert history.lr[-1] < 0.02 * 0.05  # the cosine schedule ran down to (nearly) zero with the time
     after = thr.evaluate_char_lm(model, train[-500:])
     assert after < 0.6 * before  # the pattern is easy: the loss falls far

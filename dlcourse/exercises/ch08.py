@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -85,7 +87,11 @@ def check_rnn_step(answer: Any) -> Feedback:
             ),
             Mistake(
                 lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bi),
-                "One of the two bias vectors is missing: PyTorch's layout has bias_ih and bias_hh, and both are added.",
+                "bias_hh is missing: PyTorch's layout has two bias vectors, bias_ih and bias_hh, and both are added.",
+            ),
+            Mistake(
+                lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bh),
+                "bias_ih is missing: PyTorch's layout has two bias vectors, bias_ih and bias_hh, and both are added.",
             ),
         ],
     )
@@ -95,8 +101,9 @@ def check_rnn_step(answer: Any) -> Feedback:
 
 
 def solution_lstm_parameters(input_size: int, hidden_size: int) -> int:
-    """The parameters of one torch.nn.LSTM layer: four gates, each with weights from
-    the input and from the hidden state, and two bias vectors: 4 (H D + H H + 2 H)."""
+    """The parameters of one torch.nn.LSTM layer: four blocks (the input, forget and output
+    gates and the candidate), each with weights from the input and from the hidden state and
+    two bias vectors: 4 (H D + H H + 2 H)."""
     d, h = input_size, hidden_size
     return 4 * (h * d + h * h + 2 * h)
 
@@ -114,12 +121,17 @@ def check_lstm_parameters(answer: Any) -> Feedback:
         solution_lstm_parameters,
         cases,
         hint="List the parameter tensors of one layer (weight_ih, weight_hh, bias_ih, bias_hh), work out the shape "
-        "of each from the four gates, and add up their sizes.",
+        "of each from the four blocks (three gates and the candidate), and add up their sizes.",
         mistakes=[
             Mistake(
                 lambda d, h: h * d + h * h + 2 * h,
-                "That is one gate's worth, the size of a vanilla RNN. An LSTM has four gates (i, f, g, o), each "
-                "with its own weights and biases.",
+                "That is one block's worth, the size of a vanilla RNN layer. An LSTM stacks four blocks, the three "
+                "gates (i, f, o) and the candidate g, each with its own weights and biases.",
+            ),
+            Mistake(
+                lambda d, h: 3 * (h * d + h * h + 2 * h),
+                "Three gates (i, f, o) is right, but the candidate g is computed the same way and has its own "
+                "weights and biases too: the parameter tensors stack four blocks of hidden_size rows.",
             ),
             Mistake(
                 lambda d, h: 4 * (h * d + h * h + h),
@@ -127,7 +139,7 @@ def check_lstm_parameters(answer: Any) -> Feedback:
             ),
             Mistake(
                 lambda d, h: 4 * (h * d + 2 * h),
-                "The recurrent weights are missing: every gate also reads the previous hidden state through weight_hh.",
+                "The recurrent weights are missing: every block also reads the previous hidden state through weight_hh.",
             ),
             Mistake(lambda d, h: 4 * (h * d + h * h), "Add the biases: two vectors of 4 H numbers."),
         ],
@@ -140,9 +152,9 @@ def check_lstm_parameters(answer: Any) -> Feedback:
 def solution_softmax_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities from scores at a temperature: softmax(logits / temperature),
     stable for large scores."""
-    z = np.asarray(logits, dtype=float) / temperature
-    z = z - z.max()  # nothing changes mathematically, but exp never overflows
-    e = np.exp(z)
+    scaled = np.asarray(logits, dtype=float) / temperature
+    scaled = scaled - scaled.max()  # nothing changes mathematically, but exp never overflows
+    e = np.exp(scaled)
     return e / e.sum()
 
 
@@ -265,8 +277,68 @@ def _flatten(grads: Any) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(g, dtype=float)) for g in grads])
 
 
+_CLIP_SHAPE_HINT = (
+    "Return one array per gradient, each of the shape of the gradient it comes from: multiply each array by "
+    "the common factor rather than a flattened copy."
+)
+
+
+def _changed(grads: Any, originals: list[np.ndarray]) -> bool:
+    """Whether the list of gradients differs from the originals after the learner's call."""
+    try:
+        return len(grads) != len(originals) or any(
+            not np.array_equal(np.asarray(g, dtype=float), original, equal_nan=True)
+            for g, original in zip(grads, originals, strict=True)
+        )
+    except Exception:  # an entry replaced by something that is not an array
+        return True
+
+
+def _clip_problem(answer: Any, case: Case) -> Feedback | None:
+    """A targeted message when the answer changes its input arrays or returns arrays of the wrong
+    shapes (None when neither happens; ``check_function`` then reports values and errors)."""
+    grads = copy.deepcopy(case.args[0])
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            got = answer(grads, case.args[1])
+    except Exception:
+        return None  # check_function reports the exception
+    if _changed(grads, case.args[0]):
+        return Feedback(
+            "clip_by_norm",
+            False,
+            f"for {case.label} your function changed the gradients it was given; expected them unchanged.",
+            "Return new arrays: g * scale makes a new array, while g *= scale (or g[...] = ...) overwrites the "
+            "caller's gradient.",
+        )
+    if not isinstance(got, (list, tuple)):
+        return None  # not a list: check_function says what it expected
+    if len(got) != len(case.args[0]):
+        return Feedback(
+            "clip_by_norm",
+            False,
+            f"for {case.label} expected a list of {len(case.args[0])} arrays (one per gradient), got {len(got)}.",
+            _CLIP_SHAPE_HINT,
+        )
+    wanted = [np.shape(g) for g in case.args[0]]
+    try:
+        shapes = [tuple(np.shape(g)) for g in got]
+    except Exception:
+        return None  # ragged or odd entries: check_function reports them
+    if shapes != wanted:
+        return Feedback(
+            "clip_by_norm",
+            False,
+            f"for {case.label} expected arrays of shapes {wanted}, got shapes {shapes}.",
+            _CLIP_SHAPE_HINT,
+        )
+    return None
+
+
 def check_clip_by_norm(answer: Any) -> Feedback:
-    """Exercise 8.5: ``clip_by_norm(grads, max_norm)`` for a list of gradient arrays."""
+    """Exercise 8.5: ``clip_by_norm(grads, max_norm)`` for a list of gradient arrays: the values,
+    the shape of every array, and that the input arrays are left unchanged."""
     cases = [
         Case(([np.array([3.0, 4.0])], 1.0), "grads = [[3, 4]], max_norm = 1"),
         Case(([np.array([1.0, 2.0]), np.array([[2.0]])], 1.5), "grads = [[1, 2], [[2]]], max_norm = 1.5"),
@@ -281,6 +353,14 @@ def check_clip_by_norm(answer: Any) -> Feedback:
         total = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
         return [g * m / total for g in grads]
 
+    try:
+        if callable(answer):
+            for case in cases:
+                problem = _clip_problem(answer, case)
+                if problem is not None:
+                    return problem
+    except Exception:  # never let the pre-check crash; check_function reports the rest
+        pass
     return check_function(
         "clip_by_norm",
         answer,

@@ -419,27 +419,35 @@ def lstm_backward(dhs: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
     dhs = as_float_array(dhs, "dhs")
     check_shape(dhs, "dhs", (steps, batch, hidden))
     dtype = np.result_type(gates, dhs)
-    dgates = np.empty((steps, batch, 4 * hidden), dtype=dtype)  # gradients of the pre-activations
+    # What does not depend on the flowing gradients is computed for all steps at once:
+    # each gate's local derivative, s (1 - s) for the sigmoids and 1 - g^2 for the tanh ...
+    dgates = np.subtract(1, gates, dtype=dtype)  # (T, N, 4H), becomes the gradients in the loop
+    dgates *= gates
+    dg_all, g_all = dgates[..., 2 * hidden : 3 * hidden], gates[..., 2 * hidden : 3 * hidden]
+    np.multiply(g_all, g_all, out=dg_all)
+    np.subtract(1, dg_all, out=dg_all)
+    # ... and o (1 - tanh(c)^2), the derivative of h_t with respect to c_t.
+    h_by_c = np.multiply(tanh_cs, tanh_cs, dtype=dtype)
+    np.subtract(1, h_by_c, out=h_by_c)
+    h_by_c *= gates[..., 3 * hidden :]
     dh = np.zeros((batch, hidden), dtype=dtype)  # flows back from step t + 1 through W_hh
     dc = np.zeros((batch, hidden), dtype=dtype)  # flows back from step t + 1 through f
-    # Step by step, on blocks small enough to stay in the cache: computing the local
-    # derivatives for all steps at once, before the loop, turned out slower.
+    outer = np.empty((batch, 4 * hidden), dtype=dtype)  # dL/d(gate) of one step, reused
+    outer_i, outer_f, outer_g, outer_o = (outer[:, k * hidden : (k + 1) * hidden] for k in range(4))
+    scratch = np.empty((batch, hidden), dtype=dtype)
     for t in reversed(range(steps)):
-        a, dz, tanh_c = gates[t], dgates[t], tanh_cs[t]
-        i, f, g, o = a[:, :hidden], a[:, hidden : 2 * hidden], a[:, 2 * hidden : 3 * hidden], a[:, 3 * hidden :]
-        dz_i, dz_f, dz_g, dz_o = (dz[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        a = gates[t]
+        i, f, g = a[:, :hidden], a[:, hidden : 2 * hidden], a[:, 2 * hidden : 3 * hidden]
         dh += dhs[t]
-        np.multiply(dh, tanh_c, out=dz_o)  # do ...
-        dz_o *= o * (1 - o)  # ... through the sigmoid
-        dc += dh * o * (1 - tanh_c * tanh_c)  # all the gradient that reaches c_t
-        np.multiply(dc, g, out=dz_i)  # di ...
-        dz_i *= i * (1 - i)
-        np.multiply(dc, cs[t], out=dz_f)  # df = dc * c_{t-1} ...
-        dz_f *= f * (1 - f)
-        np.multiply(dc, i, out=dz_g)  # dg ...
-        dz_g *= 1 - g * g  # ... through the tanh
+        np.multiply(dh, tanh_cs[t], out=outer_o)  # do
+        np.multiply(dh, h_by_c[t], out=scratch)
+        dc += scratch  # all the gradient that reaches c_t
+        np.multiply(dc, g, out=outer_i)  # di
+        np.multiply(dc, cs[t], out=outer_f)  # df = dc * c_{t-1}
+        np.multiply(dc, i, out=outer_g)  # dg
+        dgates[t] *= outer  # back through each gate's squashing function
         dc *= f  # to c_{t-1}
-        dh = dz @ weight_hh  # (N, 4H) @ (4H, H) to h_{t-1}
+        np.matmul(dgates[t], weight_hh, out=dh)  # (N, 4H) @ (4H, H) to h_{t-1}
     flat = dgates.reshape(steps * batch, 4 * hidden)  # (T*N, 4H): every step stacked
     dx = (flat @ weight_ih).reshape(steps, batch, features)
     dweight_ih = flat.T @ x.reshape(steps * batch, features)
@@ -720,11 +728,15 @@ def _check_training(steps: int | None, budget_s: float | None, ids: np.ndarray, 
         )
 
 
-def _schedule(step: int, steps: int | None, start: float, budget_s: float | None) -> float:
-    """The share of training done: of the steps, or of the time budget, whichever is further."""
+def _schedule(step: int, steps: int | None, start: float, budget_s: float | None, step_s: float = 0.0) -> float:
+    """The share of training done: of the steps, or of the time budget, whichever is further.
+
+    ``step_s``, the last step's duration, counts as already spent, so that training stops
+    *before* a step that would end past the budget rather than just after it.
+    """
     done = step / steps if steps else 0.0
     if budget_s:
-        done = max(done, (time.perf_counter() - start) / budget_s)
+        done = max(done, (time.perf_counter() - start + step_s) / budget_s)
     return done
 
 
@@ -776,11 +788,11 @@ def train_char_lm(
     optimizer = Adam(model.parameters(), lr=lr)
     history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
     stream_len = len(train_ids) // batch_size
-    chunks, state, window = iter(()), None, []
+    chunks, state, window, step_s = iter(()), None, [], 0.0
     bar = tqdm(total=steps or math.ceil(budget_s), desc="training", disable=not progress, unit="it" if steps else "s")
     model.train()
     while True:
-        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s)
+        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s, step_s)
         if fraction >= 1:
             break
         try:
@@ -790,6 +802,7 @@ def train_char_lm(
             streams = textlib.stream_batches(train_ids[offset:], batch_size)
             chunks, state = textlib.chunks(streams, seq_len), None
             continue
+        step_start = time.perf_counter()
         optimizer.lr = cosine_lr(lr, fraction)
         logits, state = model(x, state)  # the state is carried, the gradient stops at the chunk
         loss, cache = cross_entropy_forward(logits.reshape(-1, model.vocab_size), y.reshape(-1))
@@ -797,6 +810,7 @@ def train_char_lm(
         model.backward(cross_entropy_backward(1.0, cache).reshape(logits.shape))
         clip_grad_norm(model.parameters(), clip)
         optimizer.step()
+        step_s = time.perf_counter() - step_start  # the next step is assumed to take as long
         history.steps += 1
         history.characters += x.size
         window.append(loss)

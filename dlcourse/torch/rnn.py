@@ -405,11 +405,11 @@ def train_char_lm(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
     stream_len = len(train_ids) // batch_size
-    chunks, state, window = iter(()), None, []
+    chunks, state, window, step_s = iter(()), None, [], 0.0
     bar = tqdm(total=steps or math.ceil(budget_s), desc="training", disable=not progress, unit="it" if steps else "s")
     model.train()
     while True:
-        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s)
+        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s, step_s)
         if fraction >= 1:
             break
         try:
@@ -419,6 +419,7 @@ def train_char_lm(
             streams = torch.from_numpy(textlib.stream_batches(train_ids[offset:], batch_size)).to(device)
             chunks, state = textlib.chunks(streams, seq_len), None
             continue
+        step_start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(lr, fraction)
         if state is not None:
@@ -429,6 +430,7 @@ def train_char_lm(
         loss.backward()
         clip_grad_norm(list(model.parameters()), clip)
         optimizer.step()
+        step_s = time.perf_counter() - step_start  # the next step is assumed to take as long
         history.steps += 1
         history.characters += x.numel()
         window.append(loss.detach())
