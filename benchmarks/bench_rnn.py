@@ -133,7 +133,7 @@ def bench_char_lm(quick: bool) -> list[Result]:
     10 % of the text in nats per character.
 
     Stateful truncated BPTT over parallel streams, Adam with gradient clipping and a cosine
-    learning rate that reaches 0 when the budget runs out (:func:`dlcourse.torch.rnn.train_char_lm`).
+    learning rate that reaches 0 when the budget runs out (:func:`dlcourse.torch.charlm.train_char_lm`).
     The budget can be changed with the environment variable ``DLCOURSE_CHAR_LM_BUDGET`` (seconds).
 
     PyTorch uses one thread per core by default. On a machine shared with other busy
@@ -143,7 +143,7 @@ def bench_char_lm(quick: bool) -> list[Result]:
     """
     from dlcourse import text
     from dlcourse.data import load_moby_dick
-    from dlcourse.torch import rnn
+    from dlcourse.torch import charlm
 
     config = dict(CHAR_LM)
     if quick:  # a small model, one thread: a smoke test of the whole pipeline
@@ -155,7 +155,7 @@ def bench_char_lm(quick: bool) -> list[Result]:
     vocab = text.Vocabulary.from_text(corpus)
     train_ids, val_ids = text.split(vocab.encode(corpus), val_fraction=0.1)
     torch.manual_seed(0)
-    model = rnn.CharLM(
+    model = charlm.CharLM(
         len(vocab),
         config["hidden_size"],
         np.random.default_rng(0),
@@ -164,7 +164,7 @@ def bench_char_lm(quick: bool) -> list[Result]:
         dropout=config["dropout"],
     )
     start = time.perf_counter()
-    history = rnn.train_char_lm(
+    history = charlm.train_char_lm(
         model,
         train_ids,
         budget_s=budget,
@@ -175,7 +175,7 @@ def bench_char_lm(quick: bool) -> list[Result]:
         progress=True,
     )
     tick = time.perf_counter()
-    val_loss = rnn.evaluate_char_lm(model, val_ids)
+    val_loss = charlm.evaluate_char_lm(model, val_ids)
     eval_s = time.perf_counter() - tick
     config["threads"] = torch.get_num_threads()
     torch.set_num_threads(threads)

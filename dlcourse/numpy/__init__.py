@@ -5,4 +5,17 @@ Mirrors :mod:`dlcourse.torch` module for module and name for name.
 
 from dlcourse.numpy import activations, conv, init, layers, linalg, losses, optim, perceptron, train
 
-__all__ = ["activations", "conv", "dqn", "init", "layers", "linalg", "losses", "optim", "perceptron", "rnn", "train"]
+__all__ = [
+    "activations",
+    "charlm",
+    "conv",
+    "dqn",
+    "init",
+    "layers",
+    "linalg",
+    "losses",
+    "optim",
+    "perceptron",
+    "rnn",
+    "train",
+]

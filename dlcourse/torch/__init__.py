@@ -7,4 +7,17 @@ they can be compared with ``torch.autograd``.
 
 from dlcourse.torch import activations, conv, init, layers, linalg, losses, optim, perceptron, train
 
-__all__ = ["activations", "conv", "dqn", "init", "layers", "linalg", "losses", "optim", "perceptron", "rnn", "train"]
+__all__ = [
+    "activations",
+    "charlm",
+    "conv",
+    "dqn",
+    "init",
+    "layers",
+    "linalg",
+    "losses",
+    "optim",
+    "perceptron",
+    "rnn",
+    "train",
+]

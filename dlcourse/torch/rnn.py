@@ -8,34 +8,24 @@ PyTorch's: ``weight_ih`` (G H, D), ``weight_hh`` (G H, H), gate blocks i, f, g, 
 LSTM, and time-major sequences (T, N, D).
 
 :class:`RNN` and :class:`LSTM` run the from-primitives functions (autograd does their
-backward pass); :class:`CharLM` uses ``torch.nn.LSTM``, whose fused kernels (cuDNN on a GPU)
-are much faster, for training a character model in earnest.
+backward pass); the character model of :mod:`dlcourse.torch.charlm` uses ``torch.nn.LSTM``,
+whose fused kernels (cuDNN on a GPU) are faster, for training in earnest.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from dlcourse import text as textlib
-from dlcourse.numpy.rnn import LMHistory, _check_cell, _check_training, _schedule, _uniform, cosine_lr
-from dlcourse.torch.layers import Dropout
+from dlcourse.numpy.rnn import _check_cell, _uniform
 from dlcourse.validation import as_float_tensor, check_positive, check_shape
 
 __all__ = [
     "LSTM",
     "RNN",
-    "CharLM",
-    "LMHistory",
     "clip_grad_norm",
-    "cosine_lr",
-    "evaluate_char_lm",
-    "generate",
     "lstm_backward",
     "lstm_forward",
     "lstm_step_backward",
@@ -44,7 +34,6 @@ __all__ = [
     "rnn_forward",
     "rnn_step_backward",
     "rnn_step_forward",
-    "train_char_lm",
 ]
 
 
@@ -313,184 +302,3 @@ class LSTM(_Recurrent):
         h0, c0 = state if state is not None else (None, None)
         out, c_last, _ = lstm_forward(x, h0, c0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return out, (out[-1], c_last)
-
-
-class CharLM(torch.nn.Module):
-    """A character-level language model: ``torch.nn.Embedding``, ``torch.nn.LSTM``, ``torch.nn.Linear``.
-
-    Same arguments, parameter names and initial weights (drawn from the same NumPy generator in
-    the same order) as :class:`dlcourse.numpy.rnn.CharLM`.
-
-    Args:
-        vocab_size: V.
-        hidden_size: H.
-        rng: the NumPy generator the weights are drawn from.
-        embedding_dim: E.
-        num_layers: stacked LSTM layers.
-        dropout: the drop probability on the last LSTM layer's output in training; its masks
-            are drawn as in the NumPy tree (:class:`dlcourse.torch.layers.Dropout`).
-    """
-
-    def __init__(
-        self,
-        vocab_size: int,
-        hidden_size: int,
-        rng: np.random.Generator,
-        embedding_dim: int = 32,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        for value, name in ((vocab_size, "vocab_size"), (embedding_dim, "embedding_dim"), (num_layers, "num_layers")):
-            check_positive(value, name)
-        check_positive(hidden_size, "hidden_size")
-        self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
-        self.embedding = torch.nn.Embedding(vocab_size, embedding_dim)
-        self.lstm = torch.nn.LSTM(embedding_dim, hidden_size, num_layers)
-        self.head = torch.nn.Linear(hidden_size, vocab_size)
-        bound = 1 / math.sqrt(hidden_size)
-        draws = [("embedding.weight", rng.standard_normal((vocab_size, embedding_dim)).astype(np.float32))]
-        for k in range(num_layers):
-            fan_in = embedding_dim if k == 0 else hidden_size
-            for name, shape in (
-                ("weight_ih", (4 * hidden_size, fan_in)),
-                ("weight_hh", (4 * hidden_size, hidden_size)),
-                ("bias_ih", (4 * hidden_size,)),
-                ("bias_hh", (4 * hidden_size,)),
-            ):
-                draws.append((f"lstm.{name}_l{k}", _uniform(rng, bound, shape)))
-        draws += [
-            ("head.weight", _uniform(rng, bound, (vocab_size, hidden_size))),
-            ("head.bias", _uniform(rng, bound, (vocab_size,))),
-        ]
-        self.load_state_dict({name: torch.from_numpy(value) for name, value in draws})
-        self.drop = Dropout(dropout, np.random.default_rng(int(rng.integers(2**63))))
-
-    def forward(
-        self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        check_shape(ids, "ids", (None, None))
-        out, state = self.lstm(self.embedding(ids), state)  # (T, N, H)
-        return self.head(self.drop(out)), state
-
-
-# ---------------------------------------------------------------- training a character model
-
-
-def train_char_lm(
-    model: CharLM,
-    train_ids: np.ndarray,
-    *,
-    steps: int | None = None,
-    budget_s: float | None = None,
-    batch_size: int = 64,
-    seq_len: int = 100,
-    lr: float = 3e-3,
-    clip: float = 1.0,
-    val_ids: np.ndarray | None = None,
-    eval_every: int | None = None,
-    log_every: int = 10,
-    seed: int = 0,
-    progress: bool = True,
-) -> LMHistory:
-    """Train a :class:`CharLM` by stateful truncated BPTT; arguments and schedule as the NumPy version.
-
-    Runs on the model's device; ``torch.optim.Adam`` updates, :func:`clip_grad_norm` clips.
-    The carried state is detached between chunks, so gradients stop at the chunk boundary.
-    """
-    train_ids = np.asarray(train_ids)
-    _check_training(steps, budget_s, train_ids, batch_size, seq_len)
-    device = next(model.parameters()).device
-    rng = np.random.default_rng(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
-    stream_len = len(train_ids) // batch_size
-    chunks, state, window, step_s = iter(()), None, [], 0.0
-    bar = tqdm(total=steps or math.ceil(budget_s), desc="training", disable=not progress, unit="it" if steps else "s")
-    model.train()
-    while True:
-        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s, step_s)
-        if fraction >= 1:
-            break
-        try:
-            x, y = next(chunks)
-        except StopIteration:  # a new pass over the text: a new offset, a fresh state
-            offset = int(rng.integers(seq_len))
-            streams = torch.from_numpy(textlib.stream_batches(train_ids[offset:], batch_size)).to(device)
-            chunks, state = textlib.chunks(streams, seq_len), None
-            continue
-        step_start = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(lr, fraction)
-        if state is not None:
-            state = tuple(s.detach() for s in state)  # keep the state, drop its history
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), y.reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        clip_grad_norm(list(model.parameters()), clip)
-        optimizer.step()
-        step_s = time.perf_counter() - step_start  # the next step is assumed to take as long
-        history.steps += 1
-        history.characters += x.numel()
-        window.append(loss.detach())
-        if len(window) == log_every:
-            history.train_loss.append(float(torch.stack(window).mean()))
-            history.logged_at.append(history.steps)
-            history.lr.append(optimizer.param_groups[0]["lr"])
-            window = []
-        if val_ids is not None and eval_every and history.steps % eval_every == 0:
-            tick = time.perf_counter()
-            history.val_loss.append(evaluate_char_lm(model, val_ids))
-            history.val_at.append(history.steps)
-            model.train()
-            evaluation_s += time.perf_counter() - tick
-        bar.update(1 if steps else max(0, int(time.perf_counter() - start - evaluation_s) - bar.n))
-    bar.close()
-    history.seconds = time.perf_counter() - start - evaluation_s
-    history.epochs = history.characters / (stream_len * batch_size)
-    if val_ids is not None and (not history.val_at or history.val_at[-1] != history.steps):
-        history.val_loss.append(evaluate_char_lm(model, val_ids))
-        history.val_at.append(history.steps)
-    return history
-
-
-@torch.no_grad()
-def evaluate_char_lm(model: CharLM, ids: np.ndarray, batch_size: int = 64, seq_len: int = 200) -> float:
-    """Mean loss in nats per character over every character of ``ids`` from the second on,
-    as the NumPy version; the model is left in evaluation mode."""
-    model.eval()
-    device = next(model.parameters()).device
-    inputs, targets, mask = (
-        torch.from_numpy(a).to(device) for a in textlib.evaluation_streams(np.asarray(ids), batch_size)
-    )
-    total, state = torch.zeros((), dtype=torch.float64, device=device), None
-    for start in range(0, len(inputs), seq_len):
-        logits, state = model(inputs[start : start + seq_len], state)
-        logp = torch.log_softmax(logits.double(), dim=-1)  # (t, B, V)
-        picked = logp.gather(-1, targets[start : start + seq_len, :, None])[..., 0]
-        total -= picked[mask[start : start + seq_len]].sum()
-    return float(total) / int(mask.sum())
-
-
-@torch.no_grad()
-def generate(
-    model: CharLM,
-    prompt_ids: np.ndarray,
-    length: int,
-    temperature: float = 1.0,
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """Sample ``length`` ids after reading ``prompt_ids``, drawing each from the temperature
-    softmax of the model's logits (:func:`dlcourse.text.sample_from_logits`); (length,) int64."""
-    rng = rng if rng is not None else np.random.default_rng(0)
-    model.eval()
-    device = next(model.parameters()).device
-    prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
-    check_shape(prompt_ids, "prompt_ids", (None,))
-    logits, state = model(torch.from_numpy(prompt_ids)[:, None].to(device))  # (P, 1, V)
-    out = np.empty(length, dtype=np.int64)
-    for k in range(length):
-        out[k] = textlib.sample_from_logits(logits[-1, 0].double().cpu().numpy(), temperature, rng)
-        logits, state = model(torch.tensor([[out[k]]], device=device), state)
-    return out
