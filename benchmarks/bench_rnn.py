@@ -28,7 +28,7 @@ CHAR_LM = {
     "num_layers": 1,  # stacked LSTM layers
     "dropout": 0.0,  # on the LSTM's output in training; 0.1 did not help within this budget
     "batch_size": 32,  # parallel streams of text: small batches, more updates in the budget
-    "seq_len": 100,  # characters per chunk: how far back the gradient reaches
+    "seq_len": 32,  # characters per chunk: how far back the gradient reaches; short chunks, more updates
     "lr": 6e-3,  # Adam's peak learning rate, decayed to 0 over the budget (cosine)
     "clip": 1.0,  # largest gradient norm
     "threads": None,  # PyTorch's CPU threads; None keeps its default (one per core)
@@ -43,28 +43,36 @@ def bench_lstm_step(quick: bool) -> list[Result]:
     """Forward plus backward of the LSTM layer that ``char_lm`` trains, at its sizes (T = seq_len,
     batch, input = the embedding, hidden), float32: the NumPy tree's ``lstm_forward`` /
     ``lstm_backward`` against ``torch.nn.LSTM`` with autograd. ``--quick`` times the small one.
+
+    NumPy's BLAS gets as many threads as PyTorch uses: at these sizes each step's matrix
+    products are large enough for threads to pay, in both libraries.
     """
     if quick:
-        return _lstm_step("lstm_step", **SMALL_LSTM, repeats=10)
+        return _lstm_step("lstm_step", **SMALL_LSTM, repeats=10, numpy_threads=1)
     sizes = {"T": CHAR_LM["seq_len"], "batch": CHAR_LM["batch_size"], "input_size": CHAR_LM["embedding_dim"]}
-    return _lstm_step("lstm_step", **sizes, hidden_size=CHAR_LM["hidden_size"], repeats=30)
+    threads = torch.get_num_threads()
+    return _lstm_step("lstm_step", **sizes, hidden_size=CHAR_LM["hidden_size"], repeats=30, numpy_threads=threads)
 
 
 def bench_lstm_step_small(quick: bool) -> list[Result]:
     """As ``lstm_step`` for a small LSTM (T 50, batch 32, 64 inputs, 128 units), where each
-    step's products are small and the per-call overhead of NumPy weighs more."""
-    return _lstm_step("lstm_step_small", **SMALL_LSTM, repeats=10 if quick else 60)
+    step's products are small and the per-call overhead of NumPy weighs more.
+
+    NumPy runs with one BLAS thread here: products this small do not pay for a second
+    thread, and NumPy's BLAS threads, spinning while they wait, slow the PyTorch runs timed
+    next to them (measured: PyTorch then ran at about half its speed).
+    """
+    return _lstm_step("lstm_step_small", **SMALL_LSTM, repeats=10 if quick else 60, numpy_threads=1)
 
 
-def _lstm_step(name: str, T: int, batch: int, input_size: int, hidden_size: int, repeats: int) -> list[Result]:
-    """Time one LSTM forward+backward in alternation: NumPy, ``torch.nn.LSTM`` on the CPU (and on
-    a GPU when there is one).
+def _lstm_step(
+    name: str, T: int, batch: int, input_size: int, hidden_size: int, repeats: int, numpy_threads: int
+) -> list[Result]:
+    """Time one LSTM forward+backward in alternation: NumPy with ``numpy_threads`` BLAS threads,
+    ``torch.nn.LSTM`` on the CPU (and on a GPU when there is one).
 
-    NumPy runs with one BLAS thread: the matrices of one time step are too small for threads
-    to pay, and on a shared machine extra threads only wait for each other (with two, NumPy's
-    spinning BLAS threads also slow the torch runs timed next to them). PyTorch keeps its
-    default thread count (recorded in the params); it is also timed with one thread, like
-    NumPy, and that ratio is reported as ``speed_vs_torch_cpu_1_thread``.
+    PyTorch keeps its default thread count; both thread counts are in the params. PyTorch is
+    also timed with one thread, and that ratio is reported as ``speed_vs_torch_cpu_1_thread``.
     """
     from dlcourse.numpy import rnn
 
@@ -77,7 +85,7 @@ def _lstm_step(name: str, T: int, batch: int, input_size: int, hidden_size: int,
     weights = [p.detach().numpy().copy() for p in reference.parameters()]
 
     def numpy_step():
-        with threadpool_limits(limits=1):
+        with threadpool_limits(limits=numpy_threads):
             _, _, cache = rnn.lstm_forward(x, None, None, *weights)
             return rnn.lstm_backward(dout, cache)
 
@@ -117,7 +125,7 @@ def _lstm_step(name: str, T: int, batch: int, input_size: int, hidden_size: int,
             "hidden_size": hidden,
             "dtype": "float32",
             "pass": "forward+backward",
-            "threads": 1 if row.impl == "numpy" else torch.get_num_threads(),
+            "threads": numpy_threads if row.impl == "numpy" else torch.get_num_threads(),
         }
         row.metrics = {
             "speed_vs_torch_cpu": round(reference_s / row.median_s, 3),
@@ -137,20 +145,28 @@ def bench_char_lm(quick: bool) -> list[Result]:
     The budget can be changed with the environment variable ``DLCOURSE_CHAR_LM_BUDGET`` (seconds).
 
     PyTorch uses one thread per core by default. On a machine shared with other busy
-    processes, two threads can run several times *slower* than one (each parallel region
-    waits for a thread that is not scheduled); ``OMP_NUM_THREADS=1`` then gives the fairer
-    number. The thread count is recorded in the params.
+    processes, two threads can run slower than one (each parallel region waits for a thread
+    that is not scheduled); ``OMP_NUM_THREADS=1`` then gives the fairer number. The thread
+    count is recorded in the params.
     """
+    config = dict(CHAR_LM)
+    if quick:  # a small model, one thread: a smoke test of the whole pipeline
+        config.update(hidden_size=128, embedding_dim=32, batch_size=32, seq_len=50, lr=0.02, threads=1)
+    budget = float(os.environ.get("DLCOURSE_CHAR_LM_BUDGET", 10 if quick else 300))
+    return [char_lm_row(config, budget)]
+
+
+def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
+    """Train the character model described by ``config`` (keys as :data:`CHAR_LM`) for ``budget``
+    seconds and score it on the held-out text: the ``char_lm`` row (also used by
+    ``char_lm_sweep.py``)."""
     from dlcourse import text
     from dlcourse.data import load_moby_dick
     from dlcourse.torch import charlm
 
-    config = dict(CHAR_LM)
-    if quick:  # a small model, one thread: a smoke test of the whole pipeline
-        config.update(hidden_size=128, embedding_dim=32, batch_size=32, seq_len=50, lr=0.02, threads=1)
+    config = dict(config)
     threads = torch.get_num_threads()
     torch.set_num_threads(config["threads"] or threads)
-    budget = float(os.environ.get("DLCOURSE_CHAR_LM_BUDGET", 10 if quick else 300))
     corpus = load_moby_dick()
     vocab = text.Vocabulary.from_text(corpus)
     train_ids, val_ids = text.split(vocab.encode(corpus), val_fraction=0.1)
@@ -172,7 +188,7 @@ def bench_char_lm(quick: bool) -> list[Result]:
         seq_len=config["seq_len"],
         lr=config["lr"],
         clip=config["clip"],
-        progress=True,
+        progress=progress,
     )
     tick = time.perf_counter()
     val_loss = charlm.evaluate_char_lm(model, val_ids)
@@ -180,34 +196,32 @@ def bench_char_lm(quick: bool) -> list[Result]:
     config["threads"] = torch.get_num_threads()
     torch.set_num_threads(threads)
     n_params = sum(p.numel() for p in model.parameters())
-    return [
-        Result(
-            "char_lm",
-            "torch-cpu",
-            history.seconds,
-            1,
-            {
-                "text": MOBY_DICK,
-                "train_chars": len(train_ids),
-                "val_chars": len(val_ids),
-                "vocab_size": len(vocab),
-                "model": f"embedding {config['embedding_dim']} + {config['num_layers']}-layer LSTM "
-                f"{config['hidden_size']} + linear",
-                "parameters": n_params,
-                **config,
-                "budget_s": budget,
-                "schedule": "cosine on elapsed time, to 0 at the budget",
-            },
-            {
-                "val_loss": round(val_loss, 4),
-                "val_bits_per_char": round(val_loss / np.log(2), 4),
-                "train_s": round(history.seconds, 1),
-                "steps": history.steps,
-                "epochs": round(history.epochs, 3),
-                "chars_per_s": round(history.characters / history.seconds),
-                "last_train_loss": round(history.train_loss[-1], 4) if history.train_loss else None,
-                "eval_s": round(eval_s, 1),
-                "total_s": round(time.perf_counter() - start, 1),
-            },
-        )
-    ]
+    return Result(
+        "char_lm",
+        "torch-cpu",
+        history.seconds,
+        1,
+        {
+            "text": MOBY_DICK,
+            "train_chars": len(train_ids),
+            "val_chars": len(val_ids),
+            "vocab_size": len(vocab),
+            "model": f"embedding {config['embedding_dim']} + {config['num_layers']}-layer LSTM "
+            f"{config['hidden_size']} + linear",
+            "parameters": n_params,
+            **config,
+            "budget_s": budget,
+            "schedule": "cosine on elapsed time, to 0 at the budget",
+        },
+        {
+            "val_loss": round(val_loss, 4),
+            "val_bits_per_char": round(val_loss / np.log(2), 4),
+            "train_s": round(history.seconds, 1),
+            "steps": history.steps,
+            "epochs": round(history.epochs, 3),
+            "chars_per_s": round(history.characters / history.seconds),
+            "last_train_loss": round(history.train_loss[-1], 4) if history.train_loss else None,
+            "eval_s": round(eval_s, 1),
+            "total_s": round(time.perf_counter() - start, 1),
+        },
+    )

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
 IMPLS = {"numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps"}
@@ -55,12 +57,18 @@ def test_lstm_step_and_char_lm_quick(tmp_path):
     assert elapsed < 60, f"--quick took {elapsed:.0f} s"
 
 
-def test_lstm_step_times_the_layer_that_char_lm_trains(monkeypatch):
+def _bench_rnn():
+    """The benchmark module, imported as run.py imports it."""
     sys.path.insert(0, str(RUN.parent))
     try:
         import bench_rnn
     finally:
         sys.path.remove(str(RUN.parent))
+    return bench_rnn
+
+
+def test_lstm_step_times_the_layer_that_char_lm_trains(monkeypatch):
+    bench_rnn = _bench_rnn()
     calls = []
     monkeypatch.setattr(bench_rnn, "_lstm_step", lambda name, **sizes: calls.append((name, sizes)) or [])
     bench_rnn.bench_lstm_step(quick=False)
@@ -74,6 +82,23 @@ def test_lstm_step_times_the_layer_that_char_lm_trains(monkeypatch):
             "input_size": config["embedding_dim"],
             "hidden_size": config["hidden_size"],
             "repeats": 30,
+            "numpy_threads": torch.get_num_threads(),
         },
     )
-    assert calls[1] == ("lstm_step_small", {**bench_rnn.SMALL_LSTM, "repeats": 60})
+    assert calls[1] == ("lstm_step_small", {**bench_rnn.SMALL_LSTM, "repeats": 60, "numpy_threads": 1})
+
+
+def test_char_lm_sweep_trains_each_variant_and_rejects_unknown_settings(tmp_path):
+    sweep = RUN.parent / "char_lm_sweep.py"
+    out = tmp_path / "sweep.json"
+    small = '{"hidden_size": 32, "embedding_dim": 8, "threads": 1}'
+    cmd = [sys.executable, str(sweep), "--budget", "2", "--json", str(out), small, small[:-1] + ', "seq_len": 20}']
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120)
+    assert proc.stdout.count("val_loss") == 2
+    rows = json.loads(out.read_text())
+    assert [r["params"]["seq_len"] for r in rows] == [_bench_rnn().CHAR_LM["seq_len"], 20]
+    for row in rows:
+        assert row["benchmark"] == "char_lm" and row["params"]["hidden_size"] == 32
+        assert 0 < row["metrics"]["val_loss"] < 4.42 and row["metrics"]["train_s"] <= 2.5
+    bad = subprocess.run([sys.executable, str(sweep), '{"sequence": 3}'], capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown setting 'sequence'" in bad.stderr

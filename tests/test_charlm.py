@@ -12,7 +12,6 @@ from dlcourse.numpy import charlm as npl
 from dlcourse.numpy import optim as npo
 from dlcourse.numpy import rnn as npr
 from dlcourse.torch import charlm as thl
-from dlcourse.torch import rnn as thr
 
 
 def _toy_text(n: int = 3000, seed: int = 0) -> np.ndarray:

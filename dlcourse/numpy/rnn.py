@@ -89,7 +89,7 @@ def _sigmoid_(a: np.ndarray) -> np.ndarray:
 
 
 def _activate_gates_(a: np.ndarray, scale: np.ndarray) -> None:
-    r"""All four gates' activations in place, with one exponential over the whole (N, 4H) block.
+    r"""The activations of all four blocks in place, with one exponential over the whole (N, 4H) array.
 
     :math:`\sigma(z) = 1 / (1 + e^{-z})` for i, f, o, and :math:`\tanh(z) = 2\sigma(2z) - 1`
     for g, so ``scale`` holds -1 in the i, f, o blocks and -2 in the g block. ``exp`` costs
@@ -260,8 +260,8 @@ def lstm_step_forward(
 ) -> tuple[np.ndarray, np.ndarray, tuple]:
     r"""One step of an LSTM cell.
 
-    One matrix product computes all four gates' pre-activations (N, 4H); the gate blocks
-    are, in order, the input gate :math:`i`, the forget gate :math:`f`, the cell candidate
+    One product per weight matrix computes the pre-activations of all four blocks (N, 4H):
+    in order, the input gate :math:`i`, the forget gate :math:`f`, the cell candidate
     :math:`g` and the output gate :math:`o`. Then :math:`c = f \odot c_{prev} + i \odot g`
     and :math:`h = o \odot \tanh(c)`.
 
@@ -281,7 +281,7 @@ def lstm_step_forward(
     c_prev = as_float_array(c_prev, "c_prev")
     _check_cell(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, 4, True)
     hidden = h_prev.shape[1]
-    # all four gates' pre-activations in one product: (N, 4H)
+    # the pre-activations of all four blocks, one product per weight matrix: (N, 4H)
     z = x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh
     i = _sigmoid(z[:, :hidden])  # input gate: how much of g to write
     f = _sigmoid(z[:, hidden : 2 * hidden])  # forget gate: how much of c_prev to keep
