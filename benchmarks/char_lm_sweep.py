@@ -52,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         row = char_lm_row(config, args.budget, progress=False)
         rows.append(row)
         m = row.metrics
+        last = "n/a" if m["last_train_loss"] is None else f"{m['last_train_loss']:.4f}"  # fewer steps than a log entry
         print(
             f"{text:40s} val_loss {m['val_loss']:.4f}  steps {m['steps']:6d}  epochs {m['epochs']:5.2f}  "
-            f"last train loss {m['last_train_loss']:.4f}",
+            f"last train loss {last}",
             flush=True,
         )
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+        if args.json:  # after every variant, so that an interrupted sweep keeps what it measured
+            args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     return 0
 
 

@@ -36,6 +36,10 @@ def test_lstm_step_and_char_lm_quick(tmp_path):
     assert step["torch-cpu"]["metrics"]["speed_vs_torch_cpu"] == 1.0
     assert step["numpy"]["metrics"]["speed_vs_torch_cpu"] > 0
     assert step["numpy"]["metrics"]["speed_vs_torch_cpu_1_thread"] > 0
+    for rows_ in (step, small):  # NumPy on one thread in --quick: both one-thread ratios are the same
+        metrics = rows_["numpy"]["metrics"]
+        assert metrics["speed_vs_torch_cpu_both_1_thread"] == metrics["speed_vs_torch_cpu_1_thread"]
+        assert rows_["numpy"]["params"]["threads"] == 1
     for row in [*step.values(), *small.values()]:  # the same work for every implementation (quick: small)
         assert {k: row["params"][k] for k in ("T", "batch", "input_size", "hidden_size", "dtype")} == {
             "T": 50,
@@ -102,3 +106,21 @@ def test_char_lm_sweep_trains_each_variant_and_rejects_unknown_settings(tmp_path
         assert 0 < row["metrics"]["val_loss"] < 4.42 and row["metrics"]["train_s"] <= 2.5
     bad = subprocess.run([sys.executable, str(sweep), '{"sequence": 3}'], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown setting 'sequence'" in bad.stderr
+
+
+def test_lstm_step_with_numpy_threads_times_numpy_on_one_thread_too():
+    rows = _bench_rnn()._lstm_step("tiny", T=3, batch=2, input_size=4, hidden_size=5, repeats=2, numpy_threads=2)
+    numpy_row = next(r for r in rows if r.impl == "numpy")
+    assert numpy_row.params["threads"] == 2 and numpy_row.benchmark == "tiny"
+    assert {r.impl for r in rows} >= {"numpy", "torch-cpu"}  # the one-thread references are metrics, not rows
+    assert numpy_row.metrics["speed_vs_torch_cpu_both_1_thread"] > 0
+    assert "speed_vs_torch_cpu_both_1_thread" not in next(r for r in rows if r.impl == "torch-cpu").metrics
+
+
+def test_char_lm_sweep_survives_a_budget_too_short_for_a_log_entry(tmp_path):
+    out = tmp_path / "sweep.json"
+    cmd = [sys.executable, str(RUN.parent / "char_lm_sweep.py"), "--budget", "0.05", "--json", str(out)]
+    cmd.append('{"hidden_size": 16, "embedding_dim": 4, "threads": 1}')
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120)
+    assert "last train loss n/a" in proc.stdout
+    assert json.loads(out.read_text())[0]["metrics"]["last_train_loss"] is None

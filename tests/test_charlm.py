@@ -3,6 +3,8 @@ a training path; evaluation scores every character once; sampling is seeded; bud
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -194,3 +196,19 @@ def test_dropout_is_active_in_training_only(tree):
     np.testing.assert_array_equal(c, d)
     quiet = tree.CharLM(6, 8, np.random.default_rng(0), embedding_dim=4)
     np.testing.assert_allclose(c, value(quiet(to(ids))[0]), rtol=1e-6)  # same weights, no dropout
+
+
+@pytest.mark.parametrize("tree", [npl, thl], ids=["numpy", "torch"])
+def test_budget_stops_before_a_step_that_would_overrun(tree, monkeypatch):
+    """Every step takes about 0.2 s here: stopping only once the budget is spent would end past
+    1 s, after 5 steps; stopping before a step that would overrun ends after 4, near 0.8 s."""
+    clip = tree.clip_grad_norm
+
+    def slow_clip(params, max_norm):
+        time.sleep(0.2)
+        return clip(params, max_norm)
+
+    monkeypatch.setattr(tree, "clip_grad_norm", slow_clip)
+    model = tree.CharLM(6, 8, np.random.default_rng(0), embedding_dim=4)
+    history = tree.train_char_lm(model, _toy_text(2000), budget_s=1.0, batch_size=4, seq_len=10, progress=False)
+    assert history.steps == 4 and 0.8 <= history.seconds < 0.95

@@ -188,7 +188,9 @@ def _schedule(step: int, steps: int | None, start: float, budget_s: float | None
     """The share of training done: of the steps, or of the time budget, whichever is further.
 
     ``step_s``, the last step's duration, counts as already spent, so that training stops
-    *before* a step that would end past the budget rather than just after it.
+    *before* a step that would end past the budget rather than just after it. (So with a
+    budget the learning rate of a step is the schedule's value at its expected end; with a
+    number of steps, at its start.)
     """
     done = step / steps if steps else 0.0
     if budget_s:
@@ -329,8 +331,8 @@ def generate(
 ) -> np.ndarray:
     """Sample ``length`` character ids from the model, one at a time, after reading a prompt.
 
-    Each new character is drawn from :func:`dlcourse.text.softmax_with_temperature` of the
-    model's logits and fed back in as the next input.
+    Each new character is drawn from the softmax of the model's logits at the temperature
+    (:func:`dlcourse.text.sample_from_logits`) and fed back in as the next input.
 
     Args:
         model: a trained :class:`CharLM`.
