@@ -21,6 +21,7 @@ __all__ = [
     "GOALS",
     "RESULTS_DIR",
     "check_goals",
+    "combine_latest",
     "format_rows",
     "latest_rows",
     "load_results",
@@ -74,6 +75,38 @@ def latest_rows(benchmark: str, directory: Path | str = RESULTS_DIR, gpu: bool |
     raise LookupError(f"no committed run in {directory} measured {benchmark!r}; run benchmarks/run.py -k {benchmark}.")
 
 
+def _machine_key(machine: dict) -> tuple:
+    """What identifies a machine across runs: its CPU, core count and GPU (not the date)."""
+    return machine.get("cpu_model") or machine.get("processor"), machine.get("cpu_count"), machine.get("cuda")
+
+
+def combine_latest(runs: list[dict]) -> list[dict]:
+    """One run per machine, made of the newest row of every (benchmark, implementation) measured on it.
+
+    Each results file holds the benchmarks of one run of ``benchmarks/run.py``, often a few of
+    them; the plots want every benchmark of a machine together. Machines are told apart by CPU,
+    core count and GPU.
+
+    Args:
+        runs: from :func:`load_results`, oldest first.
+
+    Returns:
+        One dict per machine, ordered by its newest run: ``machine`` (that of the newest run),
+        ``files`` (the files the rows come from) and ``results``.
+    """
+    combined: dict[tuple, dict] = {}
+    for run in runs:  # oldest first, so that newer rows replace older ones
+        entry = combined.pop(_machine_key(run["machine"]), {"rows": {}, "files": []})
+        entry["machine"] = run["machine"]
+        for row in run["results"]:
+            entry["rows"][(row["benchmark"], row["impl"])] = row
+        entry["files"] = [f for f in entry["files"] if f != run["file"]] + [run["file"]]
+        combined[_machine_key(run["machine"])] = entry  # re-inserted: the dict stays in order of newest run
+    return [
+        {"machine": e["machine"], "files": e["files"], "results": list(e["rows"].values())} for e in combined.values()
+    ]
+
+
 def machine_label(machine: dict) -> str:
     """A short description of a results file's machine, such as "2-core AMD EPYC, 2026-11-22"."""
     cpu = machine.get("cpu_model") or machine.get("processor") or "CPU"
@@ -111,7 +144,8 @@ def _grouped_bars(rows: list[dict], metric: str, ax: plt.Axes) -> dict[str, str]
         ax.bar(np.arange(len(benchmarks)) + offset, heights, width, label=impl, color=colors[impl])
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=20, ha="right")
-    ax.legend(fontsize="small", ncols=max(len(impls), 1))
+    if impls:
+        ax.legend(fontsize="small", ncols=len(impls))
     return colors
 
 

@@ -84,3 +84,26 @@ def test_format_rows_leaves_out_list_metrics():
     rows = [_row("dqn_cartpole", "numpy", avg_return=498.4, per_seed=[{"seed": 0}])]
     table = B.format_rows(rows)
     assert "avg_return" in table and "498.4" in table and "per_seed" not in table
+
+
+def test_combine_latest_gathers_the_newest_row_of_each_benchmark_per_machine(results):
+    # A newer file on the CPU machine that measured only one benchmark: the plots still get them all.
+    newest = _run("2026-03-01T00:00:00+00:00", [_row("lstm_step", "numpy", speed_vs_torch_cpu=0.6)])
+    (results / "d.json").write_text(json.dumps(newest))
+    combined = B.combine_latest(B.load_results(results))
+    assert [c["machine"].get("cuda") for c in combined] == ["H100", None]  # ordered by each machine's newest run
+    gpu, cpu = combined
+    assert gpu["files"] == ["c.json"] and [r["impl"] for r in gpu["results"]] == ["torch-cuda"]
+    assert cpu["files"] == ["b.json", "a.json", "d.json"] and cpu["machine"]["date"].startswith("2026-03-01")
+    rows = {(r["benchmark"], r["impl"]): r for r in cpu["results"]}
+    assert set(rows) == {
+        ("cnn_mnist", "torch-cpu"),
+        ("conv2d_lenet", "numpy"),
+        ("conv2d_lenet", "torch-cpu"),
+        ("matmul_peak", "numpy"),
+        ("lstm_step", "numpy"),
+    }
+    assert rows[("cnn_mnist", "torch-cpu")]["metrics"]["test_acc"] == 0.985  # the newer of the two runs
+    ax = B.plot_gflops(cpu)  # the newest file alone has no GFLOP/s rows; combined, the plot has bars
+    assert len(ax.patches) > 0
+    plt.close(ax.figure)
