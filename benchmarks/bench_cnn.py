@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from bench_common import Result, median, torch_devices
+from bench_common import Result, median, torch_devices, torch_threads
 from tqdm.auto import tqdm
 
 from dlcourse.data import load_mnist
@@ -95,10 +95,8 @@ def bench_cnn_mnist(quick: bool) -> list[Result]:
     epochs = QUICK_EPOCHS if quick else EPOCHS
     seeds = SEEDS[:1] if quick else SEEDS
     n_train = QUICK_TRAIN if quick else len(data["y_train"])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(THREADS, threads))
     rows = []
-    try:
+    with torch_threads(min(THREADS, torch.get_num_threads())):
         for impl, device in torch_devices():
             accs, times = [], []
             for seed in seeds:
@@ -130,6 +128,4 @@ def bench_cnn_mnist(quick: bool) -> list[Result]:
                 "parameters": n_params,
             }
             rows.append(Result("cnn_mnist", impl, median(times), len(seeds), params, metrics))
-    finally:
-        torch.set_num_threads(threads)
     return rows

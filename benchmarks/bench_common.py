@@ -6,6 +6,8 @@ Benchmark modules (``bench_*.py`` beside this file) import from here and return 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +30,19 @@ class Result:
 
 def median(times: list[float]) -> float:
     return float(np.median(times))
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """PyTorch's CPU thread count set to ``threads`` inside the block (None: left as it is) and
+    restored after it, even on an error, so that one benchmark's setting never leaks into the
+    next one run in the same process. Yields the count in effect."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def torch_devices() -> list[tuple[str, torch.device]]:

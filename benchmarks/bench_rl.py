@@ -21,7 +21,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
-from bench_common import Result, median, torch_devices
+from bench_common import Result, median, torch_devices, torch_threads
 from threadpoolctl import threadpool_limits
 
 from dlcourse import rl
@@ -77,16 +77,12 @@ def bench_dqn_cartpole(quick: bool) -> list[Result]:
     eval_every = 1_000 if quick else EVAL_EVERY
     impls: list[tuple[str, torch.device | None]] = [("numpy", None), *torch_devices()]
     impls = [(name, dev) for name, dev in impls if name != "torch-mps"]  # tiny networks: MPS adds nothing
-    rows, threads = [], torch.get_num_threads()
+    rows = []
     for impl, device in impls:
         torch.manual_seed(0)
         # Tiny matrices: one thread is fastest, and on a busy machine more threads only fight each other.
-        torch.set_num_threads(1)
-        try:
-            with threadpool_limits(1):
-                runs = [train_one(impl, device, seed, total_steps, eval_every) for seed in seeds]
-        finally:
-            torch.set_num_threads(threads)
+        with torch_threads(1), threadpool_limits(1):
+            runs = [train_one(impl, device, seed, total_steps, eval_every) for seed in seeds]
         returns = [r["avg_return"] for r in runs]
         train_s = median([r["train_s"] for r in runs])
         params = {

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import torch
-from bench_common import Result, median, torch_devices
+from bench_common import Result, median, torch_devices, torch_threads
 from threadpoolctl import threadpool_limits
 
 from dlcourse.device import synchronize
@@ -115,12 +115,8 @@ def _lstm_step(
         fns[impl], syncs[impl] = torch_step, (lambda d=device: synchronize(d))
 
     def torch_one_thread(step=fns["torch-cpu"]):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             step()
-        finally:
-            torch.set_num_threads(threads)
 
     fns[ONE_THREAD] = torch_one_thread  # a second reference: PyTorch on one thread
     times = time_interleaved(fns, repeats=repeats, warmup=2, syncs=syncs, block=5)
@@ -178,8 +174,6 @@ def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
     from dlcourse.torch import charlm
 
     config = dict(config)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config["threads"] or threads)
     corpus = load_moby_dick()
     vocab = text.Vocabulary.from_text(corpus)
     train_ids, val_ids = text.split(vocab.encode(corpus), val_fraction=0.1)
@@ -192,22 +186,22 @@ def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
         num_layers=config["num_layers"],
         dropout=config["dropout"],
     )
-    start = time.perf_counter()
-    history = charlm.train_char_lm(
-        model,
-        train_ids,
-        budget_s=budget,
-        batch_size=config["batch_size"],
-        seq_len=config["seq_len"],
-        lr=config["lr"],
-        clip=config["clip"],
-        progress=progress,
-    )
-    tick = time.perf_counter()
-    val_loss = charlm.evaluate_char_lm(model, val_ids)
-    eval_s = time.perf_counter() - tick
-    config["threads"] = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    with torch_threads(config["threads"]) as used:
+        start = time.perf_counter()
+        history = charlm.train_char_lm(
+            model,
+            train_ids,
+            budget_s=budget,
+            batch_size=config["batch_size"],
+            seq_len=config["seq_len"],
+            lr=config["lr"],
+            clip=config["clip"],
+            progress=progress,
+        )
+        tick = time.perf_counter()
+        val_loss = charlm.evaluate_char_lm(model, val_ids)
+        eval_s = time.perf_counter() - tick
+    config["threads"] = used
     n_params = sum(p.numel() for p in model.parameters())
     return Result(
         "char_lm",

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from bench_cnn import ARCH
-from bench_common import Result, median, torch_devices
+from bench_common import Result, median, torch_devices, torch_threads
 
 from dlcourse.device import synchronize
 from dlcourse.numpy.linalg import matmul_flops
@@ -43,21 +43,21 @@ def bench_cnn_train_step(quick: bool) -> list[Result]:
     rng = np.random.default_rng(0)
     x = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, size=batch)
-    torch.set_num_threads(2)  # the reference: two CPU cores
-    fns, syncs = {}, {}
-    for impl, device in torch_devices():
-        model = TC.lenet(np.random.default_rng(0), **ARCH).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    with torch_threads(2):  # the reference: two CPU cores
+        fns, syncs = {}, {}
+        for impl, device in torch_devices():
+            model = TC.lenet(np.random.default_rng(0), **ARCH).to(device)
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
-        def step(model=model, optimizer=optimizer, xt=xt, yt=yt):
-            loss = F.cross_entropy(model(xt), yt)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            def step(model=model, optimizer=optimizer, xt=xt, yt=yt):
+                loss = F.cross_entropy(model(xt), yt)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
 
-        fns[impl], syncs[impl] = step, (lambda d=device: synchronize(d))
-    times = time_interleaved(fns, repeats=repeats, warmup=3, syncs=syncs, block=5)
+            fns[impl], syncs[impl] = step, (lambda d=device: synchronize(d))
+        times = time_interleaved(fns, repeats=repeats, warmup=3, syncs=syncs, block=5)
     reference = median(times["torch-cpu"])
     flops = _step_flops(batch)
     params = {"batch": batch, "arch": ARCH, "dtype": "float32", "optimizer": "Adam", "cpu_threads": 2}

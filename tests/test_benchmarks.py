@@ -74,3 +74,21 @@ def test_save_writes_a_results_file_named_by_date_and_machine():
     path = run.results_path({"date": "2026-11-22T10:00:00+00:00", "cpu_count": 2, "cuda": "NVIDIA H100 80GB HBM3"})
     assert path.parent.name == "results" and path.name == "2026-11-22_2core_nvidia-h100-80gb-hbm3.json"
     assert run.results_path({"date": "2026-11-22T10:00:00+00:00", "cpu_count": 2}).name == "2026-11-22_2core.json"
+
+
+def test_torch_threads_sets_the_count_inside_and_restores_it_even_on_errors():
+    import pytest
+    import torch
+
+    sys.path.insert(0, str(RUN.parent))
+    from bench_common import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1) as used:
+        assert used == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("a failing benchmark")
+    assert torch.get_num_threads() == before
+    with torch_threads(None) as used:  # None: left as it is
+        assert used == before
