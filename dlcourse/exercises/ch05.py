@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,19 +10,6 @@ import numpy as np
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.numpy import activations
 from dlcourse.numpy import layers as L
-
-
-def _safe(wrong: Callable[..., Any], fallback: Any = None) -> Callable[..., Any]:
-    """A typical wrong answer that may not apply to every case (a shape mismatch): then it
-    returns ``fallback``, which matches no answer, instead of raising inside the checker."""
-
-    def guarded(*args: Any) -> Any:
-        try:
-            return wrong(*args)
-        except Exception:
-            return fallback
-
-    return guarded
 
 
 def solution_weight_shape(n_in: int, n_out: int) -> tuple[int, int]:
@@ -117,12 +103,12 @@ def check_linear_forward(answer: Any) -> Feedback:
         hint="Each row of x is one example; multiply the batch by the weight matrix, then add the bias to every row.",
         mistakes=[
             Mistake(
-                _safe(lambda x, w, b: x @ w.T + b),
+                lambda x, w, b: x @ w.T + b,
                 "weight is already (D_in, D_out), rows for inputs: multiply by it as it is, without transposing.",
             ),
             Mistake(lambda x, w, b: x @ w, "The bias is missing: add it to every row of the product."),
             Mistake(
-                _safe(lambda x, w, b: x @ w.T),
+                lambda x, w, b: x @ w.T,
                 "Two things: the weight needs no transpose here, and the bias is missing.",
             ),
         ],
@@ -145,7 +131,6 @@ def _flatten_triple(value: Any) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in value])
 
 
-_NO_TRIPLE = (np.empty(0), np.empty(0), np.empty(0))  # a fallback no answer can match
 _BACKWARD_HINT = (
     "Each gradient has the shape of what it is the gradient of: dx like x, dW like W, db like b. "
     "Let the shapes tell you which products to take."
@@ -223,7 +208,7 @@ def check_linear_backward(answer: Any) -> Feedback:
                 "(any averaging already happened in the loss).",
             ),
             Mistake(
-                _safe(lambda g, x, w: (g @ w, x.T @ g, g.sum(axis=0)), _NO_TRIPLE),
+                lambda g, x, w: (g @ w, x.T @ g, g.sum(axis=0)),
                 "dx flows back through the transposed weights: z = x W, so dx = dout W^T.",
             ),
         ],

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
-
-
-def _safe(wrong: Callable[..., Any], fallback: Any = None) -> Callable[..., Any]:
-    """A typical wrong answer that may not apply to every case: then it returns ``fallback``
-    (which matches no answer) instead of raising inside the checker."""
-
-    def guarded(*args: Any) -> Any:
-        try:
-            return wrong(*args)
-        except Exception:
-            return fallback
-
-    return guarded
 
 
 def solution_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -126,7 +112,7 @@ def check_conv2d_single(answer: Any) -> Feedback:
                 "the bottom (or right) edge of the image, and your loops stop before it.",
             ),
             Mistake(
-                _safe(_same_size),
+                _same_size,
                 "You padded the image to keep its size. This exercise asks for no padding: only positions where the "
                 "kernel fits inside the image.",
             ),

@@ -8,19 +8,6 @@ import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 
-
-def _safe(wrong: Any, fallback: Any = None) -> Any:
-    """A typical wrong answer that may not apply to every case: then it returns ``fallback``."""
-
-    def guarded(*args: Any) -> Any:
-        try:
-            return wrong(*args)
-        except Exception:
-            return fallback
-
-    return guarded
-
-
 # ----------------------------------------------------------------------------- 9.1 the discounted return
 
 
@@ -188,11 +175,9 @@ def check_td_targets(answer: Any) -> Feedback:
                 "Q-learning assumes the agent takes the BEST action in s', not an average one.",
             ),
             Mistake(
-                _safe(
-                    lambda r, q, t, g: (
-                        np.asarray(r, dtype=float)
-                        + g * (1 - np.asarray(t, dtype=float)) * np.asarray(q, dtype=float).max(axis=0)
-                    )
+                lambda r, q, t, g: (
+                    np.asarray(r, dtype=float)
+                    + g * (1 - np.asarray(t, dtype=float)) * np.asarray(q, dtype=float).max(axis=0)
                 ),
                 "Take the maximum along each row (over the actions of one next state), not down the columns.",
             ),

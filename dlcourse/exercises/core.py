@@ -65,7 +65,9 @@ class Mistake:
     """A typical wrong answer, recognised from its output, with the hint that fixes it.
 
     Attributes:
-        wrong: computes what the typical wrong answer returns for the case's args.
+        wrong: computes what the typical wrong answer returns for the case's args. It may
+            raise where that mistake cannot be made on a case (a shape mismatch): on that
+            case it then matches no answer, and the checker goes on.
         hint: the targeted hint shown when the learner's output matches ``wrong``.
     """
 
