@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlcourse.numpy.losses import softmax
 from dlcourse.validation import as_float_array, check_positive, check_shape
 
 __all__ = [
@@ -186,7 +187,8 @@ def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np
     The temperature :math:`\tau` rescales the scores before the softmax: :math:`\tau < 1`
     sharpens the distribution towards the most likely character (:math:`\tau \to 0` always
     picks it), :math:`\tau > 1` flattens it towards uniform. :math:`\tau = 1` is the model's
-    own distribution. The maximum is subtracted first, so large scores do not overflow.
+    own distribution. It is :func:`dlcourse.numpy.losses.softmax` of the rescaled scores, which
+    subtracts the maximum first, so large scores do not overflow.
 
     Args:
         logits: (..., V) scores.
@@ -196,10 +198,7 @@ def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np
         (..., V) float64, rows summing to 1.
     """
     check_positive(temperature, "temperature")
-    z = as_float_array(logits, "logits").astype(np.float64) / temperature
-    z -= z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return softmax(as_float_array(logits, "logits").astype(np.float64) / temperature)
 
 
 def sample_from_logits(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
