@@ -1,6 +1,7 @@
 # dlcourse: two commands do everything on a fresh machine with Python 3.11+ and make.
 #   make book   create .venv, install the pinned toolchain, build the HTML book
-#   make test   lint, unit tests, nbval on every chapter, strict book build, browser tests
+#   make test   lint, unit tests, nbval on every chapter (on this machine's kernels, on another
+#               machine's simulated, and again for determinism), strict book build, browser tests
 # See README.md for the rest.
 
 PYTHON ?= python3
@@ -11,11 +12,12 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_STRICT := $(BIN)/jupyter-book build -W -n --keep-going .
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book build test test-gpu lint unit nbval browser execute lab bench vendor clean
+.PHONY: help venv book build test test-gpu lint unit nbval nbval-portable nbval-determinism browser execute lab bench vendor clean
 
 help:
 	@echo "make book     - create .venv, install everything, build the HTML book into _build/html"
-	@echo "make test     - ruff, unit tests, nbval on every notebook, strict book build, browser tests"
+	@echo "make test     - ruff, unit tests, nbval (this machine, a simulated other machine, determinism), strict build, browser tests"
+	@echo "make nbval-portable MACHINE=avx2|generic|generic-4-threads - nbval with another machine's kernels forced"
 	@echo "make execute  - re-run every notebook top to bottom in a fresh kernel, storing outputs"
 	@echo "make lab      - open the notebooks in JupyterLab on the project's kernel"
 	@echo "make bench    - run benchmarks/run.py, write bench.json and benchmarks/results/<date>_<machine>.json"
@@ -49,15 +51,37 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -n 2 --ignore=tests/browser -q
 
-# Every chapter notebook re-runs in a fresh kernel; its outputs must match the stored ones.
+# Every chapter notebook re-runs in a fresh kernel; its outputs must match the stored ones, exactly
+# unless a cell declares otherwise (tests/nbval_portable.py: tolerance, timing or exempt, with a reason).
+NBVAL := $(BIN)/python -m pytest -p tests.nbval_portable --nbval --nbval-current-env \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -q
+RUNS := .nbval-runs
+MACHINE ?= auto
+
+# 1. On this machine's own kernels; records what each cell printed, for the determinism check.
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -q $(NOTEBOOKS)
+	rm -rf $(RUNS)/this-machine
+	@$(BIN)/python -m tests.nbval_portable kernels
+	$(NBVAL) --nbval-portable-record $(RUNS)/this-machine $(NOTEBOOKS)
+
+# 2. Another machine, simulated: other BLAS, MKL, oneDNN and ATen kernels forced (MACHINE=auto picks
+#    kernels unlike this CPU's: the AVX2 ones on an AVX-512 CPU, older SSE/AVX ones on an AVX2 CPU).
+nbval-portable: $(STAMP)
+	@sim="$$($(BIN)/python -m tests.nbval_portable simulate $(MACHINE))" && echo "$$sim" && \
+	  env $$sim $(BIN)/python -m tests.nbval_portable kernels && \
+	  env $$sim $(NBVAL) $(NOTEBOOKS)
+
+# 3. Determinism: the notebooks with tolerance cells run again here and must print exactly what
+#    step 1 printed, in every cell that is not exempt (timings aside).
+nbval-determinism: $(STAMP)
+	@test -d $(RUNS)/this-machine || { echo "run make nbval first"; exit 1; }
+	$(NBVAL) --nbval-portable-reference $(RUNS)/this-machine \
+		$$($(BIN)/python -m tests.nbval_portable tolerant $(NOTEBOOKS))
 
 browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -q
 
-test: lint unit nbval build browser
+test: lint unit nbval nbval-portable nbval-determinism build browser
 	@echo "make test: all green"
 
 execute: $(STAMP)
@@ -78,7 +102,7 @@ bench: $(STAMP)
 # On a machine with a CUDA (or MPS) GPU: the NumPy/accelerator agreement tests, then every notebook on the GPU.
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -m gpu tests/test_gpu.py -q
-	DLCOURSE_DEVICE=cuda $(BIN)/python -m pytest --nbval --nbval-current-env \
+	DLCOURSE_DEVICE=cuda $(BIN)/python -m pytest -p tests.nbval_portable --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -q $(NOTEBOOKS)
 
 # Refresh the vendored widget JavaScript (needs npm; the result is committed).
@@ -90,4 +114,4 @@ vendor:
 	cp /tmp/dlcourse-vendor/node_modules/@jupyter-widgets/html-manager/dist/{embed-amd.js,embed.js.LICENSE.txt,*.woff,*.woff2} _vendor/widgets/
 
 clean:
-	rm -rf _build .pytest_cache .hypothesis .ruff_cache
+	rm -rf _build .pytest_cache .hypothesis .ruff_cache $(RUNS)

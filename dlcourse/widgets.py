@@ -84,7 +84,10 @@ class Explorer:
             "labels": [[_format(v) for v in self.controls[n]] for n in names],
         }
         blob = json.dumps(payload, sort_keys=True)
-        uid = "dlc-explorer-" + hashlib.sha1(blob.encode()).hexdigest()[:12]
+        # The id names the explorer, not its pictures: the same title and sliders give the same id on
+        # every machine, though the pixels of the frames may differ in the last bits of the data drawn.
+        name = json.dumps([self.title, names, payload["labels"]], sort_keys=True)
+        uid = "dlc-explorer-" + hashlib.sha1(name.encode()).hexdigest()[:12]
         rows = []
         for n in names:
             i = self.initial[n]
@@ -105,8 +108,6 @@ class Explorer:
     def live_widget(self):
         """ipywidgets sliders over the same values, redrawing the figure on change."""
         import ipywidgets as widgets
-        from IPython.display import display
-
         sliders = {
             n: widgets.SelectionSlider(
                 options=[(_format(v), v) for v in values],
@@ -117,12 +118,20 @@ class Explorer:
             for n, values in self.controls.items()
         }
 
-        def redraw(**kwargs):
-            fig = self.draw(**kwargs)
-            display(fig)
+        out = widgets.Output()
+
+        def redraw(change: Any = None) -> None:
+            # The figure goes into the Output widget's state rather than through display(): a
+            # display() while the cell runs would also land in the cell's own outputs for any
+            # client that does not route widget messages (nbval among them).
+            fig = self.draw(**{n: s.value for n, s in sliders.items()})
+            out.outputs = ()
+            out.append_display_data(fig)
             plt.close(fig)
 
-        out = widgets.interactive_output(redraw, sliders)
+        for slider in sliders.values():
+            slider.observe(redraw, names="value")
+        redraw()
         return widgets.VBox([widgets.HTML(f"<b>{html.escape(self.title)}</b>"), *sliders.values(), out])
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:

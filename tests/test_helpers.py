@@ -89,6 +89,35 @@ def test_explorer_pre_draws_every_combination():
     assert plt.get_fignums() == []  # frames do not leak open figures
 
 
+def test_explorer_id_names_the_explorer_not_its_pixels():
+    """Two machines that draw slightly different pixels give the same HTML id (images are not compared)."""
+    a = explore(_draw, title="bias", w=[0.5, 1.0], b=[0.0])
+    b = explore(lambda w, b: _draw(w, b + 1e-3), title="bias", w=[0.5, 1.0], b=[0.0])
+    assert a.frames != b.frames
+    ids = [re.search(r'id="(dlc-explorer-\w+)"', e.static_html()).group(1) for e in (a, b)]
+    assert ids[0] == ids[1]
+    other = explore(_draw, title="another title", w=[0.5, 1.0], b=[0.0])
+    assert re.search(r'id="(dlc-explorer-\w+)"', other.static_html()).group(1) != ids[0]
+
+
+def test_live_explorer_draws_into_the_widget_state():
+    """The live widget's figure lives in the Output widget's state (not a display() call that a client
+    without widget routing, such as nbval, would put into the cell's outputs), and follows the sliders."""
+    calls = []
+
+    def draw(w, b):
+        calls.append((w, b))
+        return _draw(w, b)
+
+    box = explore(draw, title="bias", w=[0.5, 1.0, 2.0], b=[-1.0, 0.0]).live_widget()
+    out, sliders = box.children[-1], box.children[1:-1]
+    frames = len(calls)  # the pre-drawn frames, then the initial live figure
+    assert calls[-1] == (1.0, 0.0) and len(out.outputs) == 1
+    sliders[0].value = 2.0
+    assert calls[frames:] == [(2.0, 0.0)] and len(out.outputs) == 1
+    assert plt.get_fignums() == []
+
+
 def test_explorer_rejects_empty_controls():
     with pytest.raises(ValueError, match="at least one control"):
         explore(_draw)
