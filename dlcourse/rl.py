@@ -19,6 +19,7 @@ Environments come from gymnasium (``gymnasium.make("FrozenLake-v1")``, ``"CartPo
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -635,7 +636,18 @@ def animate(frames: Sequence[np.ndarray], fps: int = 25, width: float = 3.6, dpi
         anim = animation.FuncAnimation(fig, show, frames=len(frames), interval=1000 * every / fps, blit=True)
         html = anim.to_jshtml(fps=max(1, round(fps / every)), default_mode="once")
     plt.close(fig)
-    return HTML(offline_controls(html))
+    return HTML(stable_ids(offline_controls(html)))
+
+
+def stable_ids(html: str) -> str:
+    """Replace the random id that ``to_jshtml`` gives each player (``uuid4``) by a hash of the player
+    itself, so that the same animation gives the same HTML on every run (for nbval's comparison)."""
+    found = re.search(r"_anim_img([0-9a-f]{32})", html)
+    if found is None:
+        return html
+    uid = found.group(1)
+    stable = hashlib.sha1(html.replace(uid, "").encode()).hexdigest()[:32]
+    return html.replace(uid, stable)
 
 
 # Matplotlib's player draws its buttons with Font Awesome icons, loaded from a CDN: the book

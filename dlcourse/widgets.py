@@ -108,6 +108,7 @@ class Explorer:
     def live_widget(self):
         """ipywidgets sliders over the same values, redrawing the figure on change."""
         import ipywidgets as widgets
+
         sliders = {
             n: widgets.SelectionSlider(
                 options=[(_format(v), v) for v in values],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import gymnasium as gym
@@ -259,3 +260,13 @@ def test_animation_player_needs_no_network():
     html = rl.animate(frames, fps=2).data
     assert "http://" not in html and "https://" not in html
     assert 'class="fa ' not in html and "\u25b6" in html  # the play button is a character
+
+
+def test_animation_html_is_the_same_on_every_run():
+    """to_jshtml names each player with a random uuid4; the same frames must give the same HTML."""
+    frames = [np.zeros((8, 8, 3), dtype=np.uint8), np.full((8, 8, 3), 255, dtype=np.uint8)]
+    first, second = rl.animate(frames, fps=2).data, rl.animate(frames, fps=2).data
+    assert first == second and "_anim_img" in first
+    other = rl.animate(frames[::-1], fps=2).data
+    ids = [re.search(r"_anim_img(\w+)", h).group(1) for h in (first, other)]
+    assert ids[0] != ids[1]  # two different animations on one page keep apart
