@@ -12,7 +12,7 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_STRICT := $(BIN)/jupyter-book build -W -n --keep-going .
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book build test test-gpu lint unit nbval nbval-portable nbval-determinism browser execute lab bench vendor clean
+.PHONY: help venv book build test test-gpu lint unit nbval nbval-portable nbval-determinism browser execute lab bench vendor clean distclean
 
 help:
 	@echo "make book     - create .venv, install everything, build the HTML book into _build/html"
@@ -21,10 +21,16 @@ help:
 	@echo "make execute  - re-run every notebook top to bottom in a fresh kernel, storing outputs"
 	@echo "make lab      - open the notebooks in JupyterLab on the project's kernel"
 	@echo "make bench    - run benchmarks/run.py, write bench.json and benchmarks/results/<date>_<machine>.json"
+	@echo "make clean    - remove the built book, caches and nbval records (make distclean: .venv too)"
 	@echo "make test-gpu - on a GPU machine: NumPy vs GPU agreement tests and nbval with DLCOURSE_DEVICE=cuda"
 
-# The virtual environment, rebuilt when a pin changes.
+# The virtual environment, rebuilt when a pin changes, and from scratch when it was made by a
+# Python older than 3.11 (numpy 2.4 and the rest need 3.11+).
+PY_OK := import sys; sys.exit(sys.version_info < (3, 11))
 $(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c '$(PY_OK)' || { echo "make: $(PYTHON) is Python $$($(PYTHON) -c 'import sys; print(*sys.version_info[:3], sep=".")'), but the course needs 3.11 or newer; run make PYTHON=python3.11 (or 3.12) book."; exit 1; }
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c '$(PY_OK)'; then \
+	  echo "make: $(VENV) was made by a Python older than 3.11; removing it"; rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements.txt -r requirements-test.txt -c constraints.txt
@@ -96,10 +102,12 @@ execute: $(STAMP)
 	  echo "$$nb: executed in $$(( $$(date +%s) - start )) s"; \
 	done
 
+# JupyterLab refuses to run as root (as in Docker) unless told: LAB_ARGS adds --allow-root there.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-lab.txt -c constraints.txt
 	@echo "JupyterLab on the project's kernel (Python 3 (dlcourse), from .venv); notebooks are in chapters/"
-	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) chapters/01_what_is_deep_learning.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) $(LAB_ARGS) chapters/01_what_is_deep_learning.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --json bench.json --save
@@ -119,4 +127,9 @@ vendor:
 	cp /tmp/dlcourse-vendor/node_modules/@jupyter-widgets/html-manager/dist/{embed-amd.js,embed.js.LICENSE.txt,*.woff,*.woff2} _vendor/widgets/
 
 clean:
+	@echo "make clean: removing the built book (_build), test caches (.pytest_cache .hypothesis .ruff_cache) and nbval records ($(RUNS)); .venv stays (make distclean removes it too)"
 	rm -rf _build .pytest_cache .hypothesis .ruff_cache $(RUNS)
+
+distclean: clean
+	@echo "make distclean: removing the virtual environment $(VENV)"
+	rm -rf $(VENV)

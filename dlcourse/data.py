@@ -79,7 +79,7 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
         from sklearn.model_selection import train_test_split
     except ModuleNotFoundError:
         raise ModuleNotFoundError(
-            "load_digits needs scikit-learn, which ships the dataset: pip install scikit-learn==1.9.1"
+            'load_digits needs scikit-learn, which ships the dataset: pip install "dlcourse[data]"'
         ) from None
     digits = _load()
     x = (digits.data / 16.0).astype(np.float32)  # (1797, 64) in [0, 1]

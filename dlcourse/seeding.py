@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import torch
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:
-    """Seed Python's, NumPy's and PyTorch's random number generators.
+    """Seed Python's, NumPy's and PyTorch's random number generators (PyTorch's if it is installed).
 
     The course passes generators explicitly wherever it can (``rng=`` arguments); this
     covers the rest, such as ``torch.nn`` initialisers and shuffling in data loaders.
@@ -24,5 +23,9 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - legacy global state, seeded for third-party code
+    try:
+        import torch  # here, not at the top: the NumPy tree works without PyTorch
+    except ImportError:
+        return np.random.default_rng(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return np.random.default_rng(seed)
