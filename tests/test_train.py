@@ -57,5 +57,5 @@ def test_loader_names_the_missing_package(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if scikit-learn were not installed
-    with pytest.raises(ModuleNotFoundError, match=r"needs scikit-learn.*pip install scikit-learn==1\.9\.1"):
+    with pytest.raises(ModuleNotFoundError, match=r"needs scikit-learn.*pip install \"dlcourse\[data\]\""):
         load_digits()
