@@ -105,3 +105,26 @@ def test_unknown_kernel_name_does_not_break_nbval(tmp_path):
 def test_book_maps_any_kernel_name_to_python3():
     config = (ROOT / "_config.yml").read_text()
     assert re.search(r'nb_kernel_rgx_aliases:\s*\{"\.\*":\s*python3\}', config)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_solutions_are_folded_in_jupyter_too(path):
+    """The HTML book folds solutions in a dropdown; JupyterLab (jupyter.source_hidden / outputs_hidden)
+    and the classic notebook (collapsed) fold the solution cells by their metadata."""
+    inside, folded = False, 0
+    for index, cell in enumerate(_load(path)["cells"]):
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "{solution-start}" in text:
+            inside = True
+        elif cell["cell_type"] == "markdown" and "{solution-end}" in text:
+            inside = False
+        elif inside and cell["cell_type"] == "code":
+            meta = cell["metadata"]
+            assert meta.get("jupyter") == {"source_hidden": True, "outputs_hidden": True}, (path.name, index)
+            assert meta.get("collapsed") is True, (path.name, index)
+            folded += 1
+        elif cell["cell_type"] == "code":
+            assert not cell["metadata"].get("jupyter", {}).get("source_hidden"), (
+                f"{path.name} cell {index} is no solution"
+            )
+    assert folded >= 4
