@@ -24,10 +24,6 @@ CAP_TIMING = 0.02
 CAP_NOT_EXACT = 0.05
 
 
-def _code_cells(path: Path) -> list[dict]:
-    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-
-
 def _listing(listed: dict) -> str:
     return "\n".join(f"{k}: {n} cell {i}: {r}" for k, cells in listed.items() for n, i, r in cells)
 
@@ -46,7 +42,7 @@ def test_census_of_cells_not_compared_exactly_is_under_the_caps():
 def test_one_mechanism_only(path):
     """No cell skips or ignores its output by nbval's own tags or comments: every exception to exact
     comparison is a `portable` declaration with a reason, counted by the census."""
-    for number, cell in enumerate(_code_cells(path)):
+    for number, cell in enumerate(P._code_cells(path)):
         tags = set(cell.get("metadata", {}).get("tags", []))
         assert not tags & {"nbval-ignore-output", "nbval-skip", "nbval-check-output"}, (path.name, number, tags)
         source = "".join(cell["source"])
@@ -63,7 +59,7 @@ def test_sanitizer_masks_only_addresses_and_progress_bar_timings():
 def _tolerant_cells() -> list[tuple[str, int, dict]]:
     found = []
     for path in NOTEBOOKS:
-        for number, cell in enumerate(_code_cells(path)):
+        for number, cell in enumerate(P._code_cells(path)):
             if P.declaration(cell).compare == "tolerance":
                 found.append((path.name, number, cell))
     return found
