@@ -60,8 +60,9 @@ unit: $(STAMP)
 # Every chapter notebook re-runs in a fresh kernel; its outputs must match the stored ones, exactly
 # unless a cell declares otherwise (tests/nbval_portable.py: tolerance, timing or exempt, with a reason).
 # The stored outputs are CPU outputs: a CUDA GPU is hidden here (make test-gpu tests the GPU path).
-NBVAL := CUDA_VISIBLE_DEVICES= $(BIN)/python -m pytest -p tests.nbval_portable --nbval --nbval-current-env \
-	--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile -q
+PYTEST_NBVAL := $(BIN)/python -m pytest -p tests.nbval_portable --nbval --nbval-current-env \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg -q
+NBVAL := CUDA_VISIBLE_DEVICES= $(PYTEST_NBVAL) -n 2 --dist loadfile
 RUNS := .nbval-runs
 MACHINE ?= auto
 
@@ -115,8 +116,7 @@ bench: $(STAMP)
 # On a machine with a CUDA (or MPS) GPU: the NumPy/accelerator agreement tests, then every notebook on the GPU.
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -m gpu tests/test_gpu.py -q
-	DLCOURSE_DEVICE=cuda $(BIN)/python -m pytest -p tests.nbval_portable --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -q $(NOTEBOOKS)
+	DLCOURSE_DEVICE=cuda $(PYTEST_NBVAL) $(NOTEBOOKS)
 
 # Refresh the vendored widget JavaScript (needs npm; the result is committed).
 vendor:

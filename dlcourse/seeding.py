@@ -26,6 +26,7 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
     try:
         import torch  # here, not at the top: the NumPy tree works without PyTorch
     except ImportError:
-        return np.random.default_rng(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
+        torch = None
+    if torch is not None:
+        torch.manual_seed(seed)  # also seeds every CUDA device
     return np.random.default_rng(seed)
