@@ -337,11 +337,12 @@ def _cpu_model() -> str:
 
 
 def results_path(info: dict) -> Path:
-    """Where ``--save`` writes: ``benchmarks/results/<date>_<cores>core[_<gpu>].json``."""
+    """Where ``--save`` writes: ``dlcourse/bench_data/<date>_<cores>core[_<gpu>].json``, in the package,
+    so that the book's chapters can read it wherever ``dlcourse`` is installed."""
     slug = f"{info['date'][:10]}_{info['cpu_count']}core"
     if info.get("cuda"):
         slug += "_" + "".join(c if c.isalnum() else "-" for c in info["cuda"].lower()).strip("-")
-    return Path(__file__).resolve().parent / "results" / f"{slug}.json"
+    return Path(__file__).resolve().parents[1] / "dlcourse" / "bench_data" / f"{slug}.json"
 
 
 def machine_info() -> dict:
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument(
-        "--save", action="store_true", help="also write the results to benchmarks/results/<date>_<machine>.json"
+        "--save", action="store_true", help="also write the results to dlcourse/bench_data/<date>_<machine>.json"
     )
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats, for smoke tests")
     args = parser.parse_args(argv)

@@ -1,5 +1,7 @@
-"""Read the committed benchmark results (``benchmarks/results/*.json``) for the book.
+"""Read the committed benchmark results (``dlcourse/bench_data/*.json``) for the book.
 
+The files ship inside the package, so that the chapters which quote them run wherever
+``dlcourse`` is installed (Colab, a downloaded notebook, ``pip install``), not only in a clone.
 Each file is one run of ``benchmarks/run.py --save`` on one machine on one day::
 
     {"machine": {"date": ..., "processor": ..., "cpu_count": ..., "cuda": ..., ...},
@@ -24,13 +26,14 @@ __all__ = [
     "combine_latest",
     "format_rows",
     "latest_rows",
+    "load_file",
     "load_results",
     "machine_label",
     "plot_gflops",
     "plot_speedups",
 ]
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "bench_data"
 IMPL_ORDER = ("numpy-naive", "numpy", "torch-cpu", "torch-mps", "torch-cuda")
 
 
@@ -38,17 +41,32 @@ def load_results(directory: Path | str = RESULTS_DIR) -> list[dict]:
     """Every results file in ``directory``, oldest first (by the date the run recorded).
 
     Raises:
-        FileNotFoundError: the folder is missing (``dlcourse`` was installed without the
-            repository), with what to do about it.
+        FileNotFoundError: the folder is missing, with what to do about it.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(
-            f"no benchmark results at {directory}: they live in the repository's benchmarks/results folder; "
-            "clone the repository, or run `python benchmarks/run.py --save` to make your own."
+            f"no benchmark results folder at {directory}: the committed results ship in dlcourse/bench_data; "
+            "reinstall dlcourse, or run `python benchmarks/run.py --save` in a clone to make your own."
         )
     runs = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(directory.glob("*.json"))]
     return sorted(runs, key=lambda run: run["machine"]["date"])
+
+
+def load_file(name: str, directory: Path | str = RESULTS_DIR) -> dict:
+    """One results file by name, such as ``"cnn_mnist.json"``: ``{"machine": ..., "results": [...]}``.
+
+    Raises:
+        FileNotFoundError: there is no such file, naming the files there are.
+    """
+    path = Path(directory) / name
+    if not path.is_file():
+        there = sorted(p.name for p in Path(directory).glob("*.json")) if Path(directory).is_dir() else []
+        raise FileNotFoundError(
+            f"name={name!r}: no such benchmark results file in {directory}; expected one of "
+            f"{', '.join(there) or '(none: the folder is missing or empty)'}."
+        )
+    return json.loads(path.read_text())
 
 
 def latest_rows(benchmark: str, directory: Path | str = RESULTS_DIR, gpu: bool | None = None) -> list[dict]:

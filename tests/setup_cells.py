@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))  # the chapters and the appendices (a1_, a2_)
 MARK = "# Setup for Colab, Binder or a notebook downloaded alone"
 TAG = "remove-cell"  # the HTML book leaves the cell out
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dlcourse.bench_results import load_file
+
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 
@@ -33,9 +35,8 @@ def test_cnn_mnist_quick_row(tmp_path):
 
 
 def test_committed_results_have_the_full_run():
-    """The book reads benchmarks/results/cnn_mnist.json: it must hold a full (not --quick) run."""
-    path = RUN.parent / "results" / "cnn_mnist.json"
-    rows = json.loads(path.read_text())["results"]
+    """The book reads dlcourse/bench_data/cnn_mnist.json: it must hold a full (not --quick) run."""
+    rows = load_file("cnn_mnist.json")["results"]
     cnn = [r for r in rows if r["benchmark"] == "cnn_mnist"]
     assert any(r["impl"] == "torch-cpu" for r in cnn)
     for row in cnn:

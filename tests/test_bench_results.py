@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
@@ -48,8 +49,23 @@ def test_latest_rows_come_from_the_newest_run_that_measured_it(results):
 def test_missing_benchmark_and_missing_folder_say_what_to_do(results, tmp_path):
     with pytest.raises(LookupError, match="measured 'char_lm'; run benchmarks/run.py -k char_lm"):
         B.latest_rows("char_lm", results)
-    with pytest.raises(FileNotFoundError, match="no benchmark results at .*clone the repository"):
+    with pytest.raises(FileNotFoundError, match="no benchmark results folder at .*reinstall dlcourse"):
         B.load_results(tmp_path / "nowhere")
+
+
+def test_load_file_reads_one_file_and_names_the_others_when_missing(results):
+    assert B.load_file("a.json", results)["machine"]["date"].startswith("2026")
+    with pytest.raises(FileNotFoundError, match=r"name='nope.json': no such .* expected one of a.json, b.json"):
+        B.load_file("nope.json", results)
+    with pytest.raises(FileNotFoundError, match=r"expected one of \(none"):
+        B.load_file("a.json", results / "nowhere")
+
+
+def test_the_chapters_results_files_ship_in_the_package():
+    """Chapters 7, 8 and 9 read these by name; they are package data, not repository files."""
+    for name in ("cnn_mnist.json", "rnn.json", "dqn_cartpole.json"):
+        assert B.load_file(name)["results"]
+    assert B.RESULTS_DIR.parent == Path(B.__file__).parent
 
 
 def test_goals_are_checked_both_ways_and_unmeasured_ones_left_open(results):
@@ -75,7 +91,7 @@ def test_tables_and_plots(results):
 
 def test_the_committed_results_are_readable():
     runs = B.load_results()
-    assert runs, "benchmarks/results holds no results file"
+    assert runs, "dlcourse/bench_data holds no results file"
     for run in runs:
         assert {"date", "cpu_count"} <= set(run["machine"]) and run["results"]
 

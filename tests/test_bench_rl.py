@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dlcourse.bench_results import load_file
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
 IMPLS = {"numpy", "numpy-naive", "torch-cpu", "torch-cuda", "torch-mps"}
@@ -38,7 +40,7 @@ def test_quick_run_writes_the_shared_schema(tmp_path):
 
 
 def test_committed_results_have_the_same_schema():
-    """The chapter reads benchmarks/results/dqn_cartpole.json; it must be a full run, not a quick one."""
-    rows = json.loads((ROOT / "benchmarks" / "results" / "dqn_cartpole.json").read_text())["results"]
+    """The chapter reads dlcourse/bench_data/dqn_cartpole.json; it must be a full run, not a quick one."""
+    rows = load_file("dqn_cartpole.json")["results"]
     check_rows(rows)
     assert all(row["params"]["budget_steps"] == 50_000 and len(row["params"]["seeds"]) >= 3 for row in rows)

@@ -72,7 +72,11 @@ def test_save_writes_a_results_file_named_by_date_and_machine():
     import run
 
     path = run.results_path({"date": "2026-11-22T10:00:00+00:00", "cpu_count": 2, "cuda": "NVIDIA H100 80GB HBM3"})
-    assert path.parent.name == "results" and path.name == "2026-11-22_2core_nvidia-h100-80gb-hbm3.json"
+    assert (
+        path.parent.name == "bench_data"
+        and path.parent.parent.name == "dlcourse"
+        and path.name == "2026-11-22_2core_nvidia-h100-80gb-hbm3.json"
+    )
     assert run.results_path({"date": "2026-11-22T10:00:00+00:00", "cpu_count": 2}).name == "2026-11-22_2core.json"
 
 

@@ -59,7 +59,8 @@ def test_dependencies_are_ranges_and_extras_cover_the_optional_parts():
     assert any(d.startswith("scikit-learn") for d in extras["data"])
     assert any(d.startswith("gymnasium[classic-control,toy-text]") for d in extras["rl"])
     assert any(d.startswith("pygame-ce") for d in extras["rl"])
-    assert extras["all"] == ["dlcourse[data,rl]"]
+    assert any(d.startswith("jupyter-book>=1.0,<2") for d in extras["book"])
+    assert extras["all"] == ["dlcourse[data,rl,book]"]
 
 
 def test_course_venv_pins_satisfy_the_library_ranges():
