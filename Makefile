@@ -12,10 +12,11 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_STRICT := $(BIN)/jupyter-book build -W -n --keep-going .
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book build test test-gpu lint unit nbval nbval-portable nbval-determinism browser execute lab bench vendor clean distclean
+.PHONY: help venv book build pdf test test-gpu lint unit nbval nbval-portable nbval-determinism browser execute lab bench vendor clean distclean
 
 help:
 	@echo "make book     - create .venv, install everything, build the HTML book into _build/html"
+	@echo "make pdf      - print the built book to _build/pdf/dlcourse.pdf with the system Chromium"
 	@echo "make test     - ruff, unit tests, nbval (this machine, a simulated other machine, determinism), strict build, browser tests"
 	@echo "make nbval-portable MACHINE=avx2|generic|generic-4-threads - nbval with another machine's kernels forced"
 	@echo "make execute  - re-run every notebook top to bottom in a fresh kernel, storing outputs"
@@ -47,12 +48,20 @@ build: $(STAMP)
 	@start=$$(date +%s); $(JB_STRICT) >_build.log 2>&1 || { cat _build.log; exit 1; }; \
 	  end=$$(date +%s); rm -f _build.log; echo "book built in $$((end - start)) s (strict: -W -n --keep-going)"
 
+# The PDF, printed from the built site by the system Chromium (Playwright) and joined by pypdf.
+# make book makes it too, when Chromium is there (CI=true: it must be); make pdf always must.
+pdf: $(STAMP)
+	@test -f _build/html/index.html || $(MAKE) --no-print-directory build
+	$(BIN)/python _ext/book_pdf.py $(PDF_ARGS)
+
 book: build
+	@$(MAKE) --no-print-directory pdf PDF_ARGS=--if-chromium
 	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check dlcourse tests benchmarks _ext
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -n 2 --ignore=tests/browser -q
@@ -93,7 +102,7 @@ nbval-determinism: $(STAMP)
 browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -q
 
-test: lint unit nbval nbval-portable nbval-determinism build browser
+test: lint unit nbval nbval-portable nbval-determinism build pdf browser
 	@echo "make test: all green"
 
 execute: $(STAMP)

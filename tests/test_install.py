@@ -166,6 +166,22 @@ def test_binder_steps_in_a_clean_venv_then_every_chapter_starts(tmp_path):
     lines = proc.stdout.splitlines()
     assert [line for line in lines if line.startswith("started")] == [f"started {p.name}" for p in CHAPTERS]
     assert Path(lines[-1]).is_relative_to(tmp_path / "venv")  # postBuild's install, not the repository
+    cpu = (
+        "import importlib.metadata as m, torch\n"
+        "names = [d.metadata['Name'] for d in m.distributions()]\n"
+        "print(torch.version.cuda, [n for n in names if n.lower().startswith(('nvidia-', 'cuda-'))])\n"
+    )
+    assert fresh_venv.run(python, cpu, tmp_path, env=env).stdout.split() == ["None", "[]"]
+
+
+def test_the_cpu_torch_path_is_the_same_everywhere_it_is_given():
+    """The README's CPU install, Binder and the GitHub workflows name one CPU index and one torch."""
+    url = "https://download.pytorch.org/whl/cpu"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"pip install torch=={_pins(ROOT / 'requirements.txt')['torch']} --index-url {url}" in readme
+    assert url in (ROOT / "binder" / "requirements.txt").read_text()
+    for workflow in (ROOT / ".github" / "workflows").glob("*.yml"):
+        assert f"PIP_EXTRA_INDEX_URL: {url}" in workflow.read_text(), workflow.name
 
 
 def test_the_fresh_venv_helper_does_not_see_the_course_package(tmp_path):

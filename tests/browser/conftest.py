@@ -7,60 +7,11 @@ is an error; elsewhere the tests are skipped with a loud message.
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-BUILD = Path(__file__).resolve().parents[2] / "_build" / "html"
-INSTALL_HINT = "sudo apt-get install chromium   (Debian/Ubuntu; or set CHROMIUM=/path/to/chrome)"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def find_chromium() -> str | None:
-    """Return the path of a system Chromium, or None."""
-    env = os.environ.get("CHROMIUM")
-    if env:
-        return env
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-class BookServer:
-    """Serve ``_build/html`` on 127.0.0.1 at a free port, in a thread."""
-
-    def __init__(self, root: Path) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}/{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from _ext.book_pdf import BUILD, CHROMIUM_ARGS, INSTALL_HINT, BookServer, find_chromium
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from urllib.parse import urldefrag, urlparse
 
 import pytest
 
-from .conftest import BUILD, BookServer
+from _ext.book_pdf import BUILD, BookServer
 
 PAGES = sorted(p.relative_to(BUILD).as_posix() for p in BUILD.rglob("*.html") if "_static" not in p.parts)
 CHAPTERS = [p for p in PAGES if p.startswith("chapters/")]
