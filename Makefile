@@ -12,7 +12,7 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_STRICT := $(BIN)/jupyter-book build -W -n --keep-going .
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book build pdf test test-gpu lint unit nbval nbval-portable nbval-determinism browser execute lab bench vendor clean distclean
+.PHONY: help venv book build pdf pdf-if-chromium test test-gpu lint unit nbval nbval-portable nbval-determinism browser execute lab bench vendor clean distclean
 
 help:
 	@echo "make book     - create .venv, install everything, build the HTML book into _build/html"
@@ -21,7 +21,7 @@ help:
 	@echo "make nbval-portable MACHINE=avx2|generic|generic-4-threads - nbval with another machine's kernels forced"
 	@echo "make execute  - re-run every notebook top to bottom in a fresh kernel, storing outputs"
 	@echo "make lab      - open the notebooks in JupyterLab on the project's kernel"
-	@echo "make bench    - run benchmarks/run.py, write bench.json and benchmarks/results/<date>_<machine>.json"
+	@echo "make bench    - run benchmarks/run.py, write bench.json and dlcourse/bench_data/<date>_<machine>.json"
 	@echo "make clean    - remove the built book, caches and nbval records (make distclean: .venv too)"
 	@echo "make test-gpu - on a GPU machine: NumPy vs GPU agreement tests and nbval with DLCOURSE_DEVICE=cuda"
 
@@ -49,13 +49,17 @@ build: $(STAMP)
 	  end=$$(date +%s); rm -f _build.log; echo "book built in $$((end - start)) s (strict: -W -n --keep-going)"
 
 # The PDF, printed from the built site by the system Chromium (Playwright) and joined by pypdf.
-# make book makes it too, when Chromium is there (CI=true: it must be); make pdf always must.
+# make pdf must make it. make book and make test make it when a Chromium is there to print it,
+# and say so when not (with CI=true it must be there).
 pdf: $(STAMP)
 	@test -f _build/html/index.html || $(MAKE) --no-print-directory build
-	$(BIN)/python _ext/book_pdf.py $(PDF_ARGS)
+	$(BIN)/python _ext/book_pdf.py
+
+pdf-if-chromium: $(STAMP)
+	$(BIN)/python _ext/book_pdf.py --if-chromium
 
 book: build
-	@$(MAKE) --no-print-directory pdf PDF_ARGS=--if-chromium
+	@$(MAKE) --no-print-directory pdf-if-chromium
 	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
 
 lint: $(STAMP)
@@ -102,7 +106,7 @@ nbval-determinism: $(STAMP)
 browser: $(STAMP)
 	$(BIN)/python -m pytest tests/browser -q
 
-test: lint unit nbval nbval-portable nbval-determinism build pdf browser
+test: lint unit nbval nbval-portable nbval-determinism build pdf-if-chromium browser
 	@echo "make test: all green"
 
 execute: $(STAMP)

@@ -42,6 +42,10 @@ def test_pages_builds_the_book_and_deploys_build_html():
     assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in steps)
     assert pages["permissions"]["pages"] == "write" and pages["permissions"]["id-token"] == "write"
     assert pages["jobs"]["deploy"]["needs"] == "build"
+    # published only after the tests passed on main
+    trigger = pages[True]["workflow_run"]  # YAML 1.1 reads the key `on` as True
+    assert trigger == {"workflows": ["ci"], "types": ["completed"], "branches": ["main"]}
+    assert "workflow_run.conclusion == 'success'" in pages["jobs"]["build"]["if"]
 
 
 def test_the_schema_check_passes_ours_and_rejects_a_broken_workflow(tmp_path):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from _ext.book_pdf import BUILD, PDF, ROOT, toc_pages
+from _ext.book_pdf import BUILD, PDF, ROOT, published_url, toc_pages
 
 
 def _title(page: str) -> str:
@@ -31,7 +31,8 @@ def _png_outputs(page: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def reader():
+def reader(chromium_path):
+    """The PDF; skipped with the browser tests where no Chromium could print it (a failure in CI)."""
     from pypdf import PdfReader
 
     if not PDF.is_file():
@@ -81,7 +82,33 @@ def test_each_chapter_holds_at_least_its_figures(chapters):
         assert images >= _png_outputs(page), (page, images, _png_outputs(page))
 
 
-def test_the_pdf_is_served_with_the_site_and_linked_from_the_introduction():
+def test_links_jump_inside_the_pdf_or_to_the_published_book(reader):
+    """Chromium records the links as addresses of the local server that printed the pages; none may
+    be left. Links to a chapter jump to its page; named in-page targets all exist."""
+    names = reader.named_destinations
+    jumps = 0
+    for page in reader.pages:
+        for ref in page.get("/Annots") or []:
+            annot = ref.get_object()
+            action = annot.get("/A")
+            action = action.get_object() if action is not None else {}
+            assert "127.0.0.1" not in str(action.get("/URI", "")), action
+            if action.get("/S") == "/GoTo":
+                jumps += 1
+            if "/Dest" in annot and isinstance(annot["/Dest"], str):
+                assert annot["/Dest"] in names, annot["/Dest"]
+    assert jumps >= len(toc_pages()) - 1  # the introduction's contents list alone links every chapter
+    assert published_url() == "https://dlcourse.github.io/dlcourse/"
+
+
+def test_the_solutions_are_printed(chapters):
+    """The solutions fold away on screen; on paper each chapter with exercises shows them."""
+    for page, text, _ in chapters:
+        if page.startswith("chapters/0"):
+            assert "solution_" in text, page
+
+
+def test_the_pdf_is_served_with_the_site_and_linked_from_the_introduction(reader):
     assert (BUILD / PDF.name).read_bytes() == PDF.read_bytes()
     intro = (BUILD / "intro.html").read_text()
     assert f'href="{PDF.name}"' in intro
