@@ -82,7 +82,7 @@ def _lstm_step(
     When NumPy has more than one thread, it is also timed on one, and
     ``speed_vs_torch_cpu_both_1_thread`` compares the two libraries on one thread each.
     """
-    from dlcourse.numpy import rnn
+    from dlcourse.numpy import lstm
 
     steps, features, hidden = T, input_size, hidden_size
     rng = np.random.default_rng(0)
@@ -94,8 +94,8 @@ def _lstm_step(
 
     def numpy_step(threads: int = numpy_threads):
         with threadpool_limits(limits=threads):
-            _, _, cache = rnn.lstm_forward(x, None, None, *weights)
-            return rnn.lstm_backward(dout, cache)
+            _, _, cache = lstm.lstm_forward(x, None, None, *weights)
+            return lstm.lstm_backward(dout, cache)
 
     fns, syncs = {"numpy": numpy_step}, {}
     if numpy_threads > 1:

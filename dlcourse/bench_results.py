@@ -14,6 +14,9 @@ text always says what the last committed run measured.
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "GOALS",
+    "Goal",
     "RESULTS_DIR",
     "check_goals",
     "combine_latest",
@@ -180,20 +184,51 @@ def plot_speedups(run: dict, ax: plt.Axes | None = None) -> plt.Axes:
     return ax
 
 
-# The goals set in the issues, as (benchmark, impl, metric, comparison, threshold, description).
+@dataclass(frozen=True)
+class Goal:
+    """One goal a benchmark is held to: ``metric`` of ``benchmark`` run by ``impl``, compared with
+    ``threshold`` by ``compare`` (``operator.ge``: at least; ``operator.le``: at most)."""
+
+    benchmark: str
+    impl: str
+    metric: str
+    compare: Callable[[float, float], bool]
+    threshold: float
+    text: str
+
+    def met(self, value: float) -> bool:
+        """Whether a measured ``value`` meets the goal."""
+        return bool(self.compare(value, self.threshold))
+
+
+# The goals set in the issues.
 GOALS = [
-    ("mlp_train_step", "numpy", "speed_vs_torch_cpu", ">=", 1.0, "NumPy MLP step at least as fast as torch CPU"),
-    ("mlp_digits", "numpy", "test_acc", ">=", 0.97, "NumPy MLP on 8x8 digits: test accuracy >= 0.97"),
-    ("conv2d_lenet", "numpy", "speed_vs_torch_cpu", ">=", 0.5, "im2col convolution >= 0.5x torch CPU"),
-    ("conv2d_lenet", "numpy", "speed_vs_numpy_naive", ">=", 10.0, "im2col convolution >= 10x the loop"),
-    ("cnn_mnist", "torch-cpu", "test_acc", ">=", 0.98, "CNN on MNIST digits: test accuracy >= 0.98"),
-    ("cnn_mnist", "torch-cpu", "train_s", "<=", 60.0, "... within 60 s of training"),
-    ("lstm_step", "numpy", "speed_vs_torch_cpu", ">=", 0.5, "NumPy LSTM forward+backward >= 0.5x torch CPU"),
-    ("char_lm", "torch-cpu", "val_loss", "<=", 1.40, "character LSTM on Moby Dick: validation loss <= 1.40"),
-    ("char_lm", "torch-cpu", "train_s", "<=", 300.0, "... within 300 s of training"),
-    ("dqn_cartpole", "torch-cpu", "avg_return", ">=", 475.0, "DQN on CartPole: average return >= 475"),
-    ("dqn_cartpole", "torch-cpu", "env_steps", "<=", 50_000, "... within 50,000 environment steps"),
-    ("cnn_train_step", "torch-cuda", "speed_vs_torch_cpu", ">=", 20.0, "CNN training step on a GPU >= 20x 2 CPU cores"),
+    Goal(
+        "mlp_train_step",
+        "numpy",
+        "speed_vs_torch_cpu",
+        operator.ge,
+        1.0,
+        "NumPy MLP step at least as fast as torch CPU",
+    ),
+    Goal("mlp_digits", "numpy", "test_acc", operator.ge, 0.97, "NumPy MLP on 8x8 digits: test accuracy >= 0.97"),
+    Goal("conv2d_lenet", "numpy", "speed_vs_torch_cpu", operator.ge, 0.5, "im2col convolution >= 0.5x torch CPU"),
+    Goal("conv2d_lenet", "numpy", "speed_vs_numpy_naive", operator.ge, 10.0, "im2col convolution >= 10x the loop"),
+    Goal("cnn_mnist", "torch-cpu", "test_acc", operator.ge, 0.98, "CNN on MNIST digits: test accuracy >= 0.98"),
+    Goal("cnn_mnist", "torch-cpu", "train_s", operator.le, 60.0, "... within 60 s of training"),
+    Goal("lstm_step", "numpy", "speed_vs_torch_cpu", operator.ge, 0.5, "NumPy LSTM forward+backward >= 0.5x torch CPU"),
+    Goal("char_lm", "torch-cpu", "val_loss", operator.le, 1.40, "character LSTM on Moby Dick: validation loss <= 1.40"),
+    Goal("char_lm", "torch-cpu", "train_s", operator.le, 300.0, "... within 300 s of training"),
+    Goal("dqn_cartpole", "torch-cpu", "avg_return", operator.ge, 475.0, "DQN on CartPole: average return >= 475"),
+    Goal("dqn_cartpole", "torch-cpu", "env_steps", operator.le, 50_000, "... within 50,000 environment steps"),
+    Goal(
+        "cnn_train_step",
+        "torch-cuda",
+        "speed_vs_torch_cpu",
+        operator.ge,
+        20.0,
+        "CNN training step on a GPU >= 20x 2 CPU cores",
+    ),
 ]
 
 
@@ -204,12 +239,18 @@ def check_goals(run: dict) -> list[dict]:
     ``measured=None`` and ``met=None``.
     """
     report = []
-    for benchmark, impl, metric, op, threshold, text in GOALS:
-        row = next((r for r in run["results"] if r["benchmark"] == benchmark and r["impl"] == impl), None)
-        value = None if row is None else row["metrics"].get(metric)
-        met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
+    for goal in GOALS:
+        row = next((r for r in run["results"] if r["benchmark"] == goal.benchmark and r["impl"] == goal.impl), None)
+        value = None if row is None else row["metrics"].get(goal.metric)
         report.append(
-            {"goal": text, "benchmark": benchmark, "impl": impl, "metric": metric, "measured": value, "met": met}
+            {
+                "goal": goal.text,
+                "benchmark": goal.benchmark,
+                "impl": goal.impl,
+                "metric": goal.metric,
+                "measured": value,
+                "met": None if value is None else goal.met(value),
+            }
         )
     return report
 

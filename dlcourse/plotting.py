@@ -1,16 +1,20 @@
 """Plot helpers with one house style, so every figure in the book looks the same.
 
 Call :func:`use_style` once per notebook (``dlcourse.plotting.use_style()``); the other
-helpers draw into a Matplotlib ``Axes`` and return it.
+helpers draw into a Matplotlib ``Axes`` and return it, among them chapter 9's FrozenLake
+value and policy grid (:func:`plot_frozenlake`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+
+from dlcourse.validation import check_shape
 
 # Okabe-Ito: distinguishable with every common kind of colour blindness.
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -93,3 +97,56 @@ def plot_decision_boundary(
     ax.set_aspect("equal")
     ax.legend(loc=legend_loc)
     return ax
+
+
+_ARROWS = {0: (-1, 0), 1: (0, 1), 2: (1, 0), 3: (0, -1)}  # FrozenLake: left, down, right, up as (dx, dy) on screen
+
+
+def plot_frozenlake(ax: Any, q: np.ndarray, desc: Any, title: str = "", vmax: float | None = None) -> Any:
+    """Draw a FrozenLake map: each cell shaded by its value max_a Q(s, a), with the greedy action as an arrow.
+
+    Holes are dark, the goal is marked G and the start S. Cells whose actions all have the
+    same value (nothing learned yet) get a dot instead of an arrow.
+
+    Args:
+        ax: a Matplotlib Axes.
+        q: (S, A) the action values, S = rows * cols, actions left, down, right, up.
+        desc: the map, ``env.unwrapped.desc`` (rows of bytes such as ``b"S"``, ``b"F"``, ``b"H"``, ``b"G"``).
+        title: the axes title.
+        vmax: the top of the colour scale (default: the largest value, at least 1e-9).
+    """
+    import matplotlib.patches as patches
+
+    desc = np.asarray(desc).astype(str)  # (rows, cols) letters
+    rows, cols = desc.shape
+    check_shape(q, "q", (rows * cols, 4))
+    values = q.max(axis=1).reshape(rows, cols)  # (rows, cols)
+    top = vmax if vmax is not None else max(float(values.max()), 1e-9)
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=top)
+    for r in range(rows):
+        for c in range(cols):
+            letter, s = desc[r, c], r * cols + c
+            if letter == "H":
+                ax.add_patch(patches.Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.25"))
+                ax.text(c, r, "hole", ha="center", va="center", color="white", fontsize=7)
+                continue
+            if letter == "G":
+                ax.text(c, r, "G", ha="center", va="center", fontsize=13, weight="bold", color="#E69F00")
+                continue
+            colour = "white" if values[r, c] > 0.6 * top else "black"
+            if np.ptp(q[s]) == 0:
+                ax.plot(c, r, "o", ms=3, color=colour)
+            else:
+                dx, dy = _ARROWS[int(q[s].argmax())]
+                ax.annotate(
+                    "",
+                    (c + 0.32 * dx, r + 0.32 * dy),
+                    (c - 0.32 * dx, r - 0.32 * dy),
+                    arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.6},
+                )
+            ax.text(c - 0.45, r - 0.45, f"{values[r, c]:.2f}", ha="left", va="top", fontsize=6.5, color=colour)
+            if letter == "S":
+                ax.text(c + 0.45, r + 0.45, "S", ha="right", va="bottom", fontsize=8, weight="bold", color=colour)
+    ax.set(xticks=[], yticks=[], title=title)
+    ax.grid(False)
+    return image

@@ -10,30 +10,28 @@ acting well afterwards; Q-learning learns it from experience with the update
 .. math:: Q(s, a) \leftarrow Q(s, a) + \alpha \bigl(r + \gamma \max_{a'} Q(s', a') - Q(s, a)\bigr).
 
 Nothing here depends on NumPy-versus-PyTorch: tabular Q-learning, epsilon-greedy actions and
-their schedule, the replay buffer (NumPy arrays and a seeded generator), the episode runner,
-the DQN training loop (which drives either tree's :class:`DQNAgent`), and two pictures: a
-FrozenLake value/policy grid and an animation of rendered frames that plays in a static page.
+their schedule, the replay buffer (:mod:`dlcourse.replay`, re-exported here), the episode runner,
+and the DQN training loop (which drives either tree's :class:`DQNAgent`). Algorithms only: the
+pictures of chapter 9 are :func:`dlcourse.plotting.plot_frozenlake` and
+:func:`dlcourse.widgets.animate`, and the records that these functions return live in
+:mod:`dlcourse.results`.
 
-Environments come from gymnasium (``gymnasium.make("FrozenLake-v1")``, ``"CartPole-v1"``).
+Environments come from gymnasium through :func:`make_env` (``"FrozenLake-v1"``,
+``"CartPole-v1"``), which also sets up off-screen rendering when frames are wanted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-
-# Before pygame is imported anywhere: render off-screen, and keep pygame's greeting out of outputs.
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from dlcourse.replay import Batch, ReplayBuffer
+from dlcourse.results import DQNHistory, Episode, QLearningResult
 from dlcourse.validation import check_positive, check_shape
 
 __all__ = [
@@ -43,12 +41,11 @@ __all__ = [
     "Episode",
     "QLearningResult",
     "ReplayBuffer",
-    "animate",
     "discounted_return",
     "epsilon_greedy",
     "evaluate",
     "linear_schedule",
-    "plot_frozenlake",
+    "make_env",
     "q_learning",
     "q_learning_update",
     "run_episode",
@@ -158,26 +155,6 @@ def q_learning_update(
     return delta
 
 
-@dataclass
-class QLearningResult:
-    """What :func:`q_learning` learned.
-
-    Attributes:
-        q: (S, A) the action-value table.
-        returns: the undiscounted return of every training episode.
-        lengths: the number of steps of every training episode.
-    """
-
-    q: np.ndarray
-    returns: list[float] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-
-    @property
-    def policy(self) -> np.ndarray:
-        """(S,) the greedy action in every state."""
-        return self.q.argmax(axis=1)
-
-
 def q_learning(
     env: Any,
     episodes: int,
@@ -223,105 +200,28 @@ def q_learning(
     return result
 
 
-# ----------------------------------------------------------------------------- replay buffer
+# ----------------------------------------------------------------------------- environments and episodes
 
 
-class Batch(NamedTuple):
-    """A minibatch of transitions, NumPy arrays.
+def make_env(name: str, render: bool = False, **kwargs: Any) -> Any:
+    """A gymnasium environment, ``gymnasium.make(name, **kwargs)``; with ``render``, one whose
+    ``render()`` returns RGB frames (``render_mode="rgb_array"``), drawn off-screen.
 
-    Attributes:
-        obs: (B, D) float32 states s.
-        actions: (B,) int64 actions a.
-        rewards: (B,) float32 rewards r.
-        next_obs: (B, D) float32 next states s'.
-        terminated: (B,) float32, 1.0 where s' ended the episode.
-    """
-
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_obs: np.ndarray
-    terminated: np.ndarray
-
-
-class ReplayBuffer:
-    """A fixed-size memory of transitions (s, a, r, s', terminated), sampled uniformly.
-
-    Training on consecutive steps would feed the network highly correlated examples, and
-    forget old experience as fast as it learns new. The buffer keeps the last ``capacity``
-    transitions (the oldest is overwritten first) and hands out random minibatches of them,
-    so every update mixes old and new experience, and every transition is reused many times.
+    Off-screen drawing needs pygame told before it starts: ``SDL_VIDEODRIVER=dummy`` (and no
+    greeting printed), set here unless already set, never merely by importing this module.
 
     Args:
-        capacity: the most transitions kept.
-        obs_dim: D, the length of a state vector.
-        rng: the generator minibatches are drawn from.
+        name: a registered id, such as ``"CartPole-v1"`` or ``"FrozenLake-v1"``.
+        render: return frames from ``render()``.
+        **kwargs: passed on to ``gymnasium.make`` (``is_slippery=False``, ``max_episode_steps=...``).
     """
+    import gymnasium
 
-    def __init__(self, capacity: int, obs_dim: int, rng: np.random.Generator) -> None:
-        check_positive(capacity, "capacity")
-        check_positive(obs_dim, "obs_dim")
-        self.capacity, self.obs_dim, self.rng = int(capacity), int(obs_dim), rng
-        self.obs = np.zeros((self.capacity, self.obs_dim), dtype=np.float32)  # (capacity, D)
-        self.next_obs = np.zeros((self.capacity, self.obs_dim), dtype=np.float32)  # (capacity, D)
-        self.actions = np.zeros(self.capacity, dtype=np.int64)
-        self.rewards = np.zeros(self.capacity, dtype=np.float32)
-        self.terminated = np.zeros(self.capacity, dtype=np.float32)
-        self.position = 0  # where the next transition goes
-        self.size = 0
-
-    def __len__(self) -> int:
-        return self.size
-
-    def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool) -> None:
-        """Store one transition, overwriting the oldest when the buffer is full.
-
-        Args:
-            obs: (D,) the state s.
-            action: a.
-            reward: r.
-            next_obs: (D,) the next state s'.
-            terminated: whether s' ended the episode (True bootstraps nothing from s').
-        """
-        check_shape(np.asarray(obs), "obs", (self.obs_dim,))
-        check_shape(np.asarray(next_obs), "next_obs", (self.obs_dim,))
-        i = self.position
-        self.obs[i], self.next_obs[i] = obs, next_obs
-        self.actions[i], self.rewards[i], self.terminated[i] = action, reward, float(terminated)
-        self.position = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, batch_size: int) -> Batch:
-        """``batch_size`` stored transitions drawn uniformly at random, with replacement."""
-        check_positive(batch_size, "batch_size")
-        if self.size == 0:
-            raise ValueError("the replay buffer is empty; add transitions before sampling.")
-        idx = self.rng.integers(0, self.size, size=batch_size)  # (B,)
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx])
-
-    def states(self) -> np.ndarray:
-        """(size, D) every stored state s (a view, in storage order)."""
-        return self.obs[: self.size]
-
-
-# ----------------------------------------------------------------------------- episodes
-
-
-@dataclass
-class Episode:
-    """One episode played by a fixed policy.
-
-    Attributes:
-        total_reward: the undiscounted return.
-        length: the number of steps.
-        frames: the rendered RGB frames (H, W, 3), one per state, when asked for.
-        states: the observations, one per state (the first included).
-    """
-
-    total_reward: float
-    length: int
-    frames: list[np.ndarray] = field(default_factory=list)
-    states: list[Any] = field(default_factory=list)
+    if render:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        kwargs["render_mode"] = "rgb_array"
+    return gymnasium.make(name, **kwargs)
 
 
 def run_episode(
@@ -330,8 +230,8 @@ def run_episode(
     """Play one episode with ``policy`` (a function from observation to action).
 
     Args:
-        env: a gymnasium environment; with ``render=True`` it must be made with
-            ``render_mode="rgb_array"``.
+        env: a gymnasium environment; with ``render=True`` it must render frames, as
+            :func:`make_env` makes it with ``render=True``.
         policy: observation -> action.
         seed: passed to ``env.reset``.
         render: keep a rendered frame of every state.
@@ -431,34 +331,6 @@ class Agent(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-@dataclass
-class DQNHistory:
-    """What happened during :func:`train_dqn`.
-
-    Attributes:
-        episode_returns: the undiscounted return of every finished training episode
-            (played with exploration).
-        episode_steps: the environment step at which each of those episodes ended.
-        losses: the mean loss of every burst of gradient steps.
-        eval_steps: the environment steps at which the greedy policy was evaluated.
-        eval_returns: the mean greedy return at each of those evaluations.
-        best_return: the highest of ``eval_returns`` (-inf without evaluations).
-        best_step: the step of that evaluation.
-        best_state: the agent's ``state_dict()`` at that evaluation (None without evaluations).
-        env_steps: the training environment steps taken (evaluation episodes not counted).
-    """
-
-    episode_returns: list[float] = field(default_factory=list)
-    episode_steps: list[int] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    eval_steps: list[int] = field(default_factory=list)
-    eval_returns: list[float] = field(default_factory=list)
-    best_return: float = float("-inf")
-    best_step: int = -1
-    best_state: dict | None = None
-    env_steps: int = 0
-
-
 def train_dqn(
     agent: Agent,
     env: Any,
@@ -540,135 +412,3 @@ def train_dqn(
                 break
     bar.close()
     return history
-
-
-# ----------------------------------------------------------------------------- pictures
-
-_ARROWS = {0: (-1, 0), 1: (0, 1), 2: (1, 0), 3: (0, -1)}  # FrozenLake: left, down, right, up as (dx, dy) on screen
-
-
-def plot_frozenlake(ax: Any, q: np.ndarray, desc: Any, title: str = "", vmax: float | None = None) -> Any:
-    """Draw a FrozenLake map: each cell shaded by its value max_a Q(s, a), with the greedy action as an arrow.
-
-    Holes are dark, the goal is marked G and the start S. Cells whose actions all have the
-    same value (nothing learned yet) get a dot instead of an arrow.
-
-    Args:
-        ax: a Matplotlib Axes.
-        q: (S, A) the action values, S = rows * cols, actions left, down, right, up.
-        desc: the map, ``env.unwrapped.desc`` (rows of bytes such as ``b"S"``, ``b"F"``, ``b"H"``, ``b"G"``).
-        title: the axes title.
-        vmax: the top of the colour scale (default: the largest value, at least 1e-9).
-    """
-    import matplotlib.patches as patches
-
-    desc = np.asarray(desc).astype(str)  # (rows, cols) letters
-    rows, cols = desc.shape
-    check_shape(q, "q", (rows * cols, 4))
-    values = q.max(axis=1).reshape(rows, cols)  # (rows, cols)
-    top = vmax if vmax is not None else max(float(values.max()), 1e-9)
-    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=top)
-    for r in range(rows):
-        for c in range(cols):
-            letter, s = desc[r, c], r * cols + c
-            if letter == "H":
-                ax.add_patch(patches.Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.25"))
-                ax.text(c, r, "hole", ha="center", va="center", color="white", fontsize=7)
-                continue
-            if letter == "G":
-                ax.text(c, r, "G", ha="center", va="center", fontsize=13, weight="bold", color="#E69F00")
-                continue
-            colour = "white" if values[r, c] > 0.6 * top else "black"
-            if np.ptp(q[s]) == 0:
-                ax.plot(c, r, "o", ms=3, color=colour)
-            else:
-                dx, dy = _ARROWS[int(q[s].argmax())]
-                ax.annotate(
-                    "",
-                    (c + 0.32 * dx, r + 0.32 * dy),
-                    (c - 0.32 * dx, r - 0.32 * dy),
-                    arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.6},
-                )
-            ax.text(c - 0.45, r - 0.45, f"{values[r, c]:.2f}", ha="left", va="top", fontsize=6.5, color=colour)
-            if letter == "S":
-                ax.text(c + 0.45, r + 0.45, "S", ha="right", va="bottom", fontsize=8, weight="bold", color=colour)
-    ax.set(xticks=[], yticks=[], title=title)
-    ax.grid(False)
-    return image
-
-
-def animate(frames: Sequence[np.ndarray], fps: int = 25, width: float = 3.6, dpi: int = 60, every: int = 1) -> Any:
-    """Turn RGB frames into a JavaScript animation that plays in Jupyter and in the static HTML book.
-
-    The frames are embedded as PNG images in one HTML snippet (Matplotlib's ``to_jshtml``),
-    with play, pause and step buttons; no kernel and no network are needed to watch it. Keep
-    the snippet small: fewer frames (``every``), a narrow figure and a low ``dpi``.
-
-    Args:
-        frames: (H, W, 3) uint8 images, such as ``env.render()`` with ``render_mode="rgb_array"``.
-        fps: frames per second of playback (before thinning with ``every``).
-        width: the figure's width in inches; the height follows the frames' aspect ratio.
-        dpi: pixels per inch of the embedded images.
-        every: keep every ``every``-th frame (and slow the clock to match).
-
-    Returns:
-        An ``IPython.display.HTML`` object; make it the last expression of a cell.
-    """
-    import matplotlib.pyplot as plt
-    from IPython.display import HTML
-    from matplotlib import animation
-
-    frames = list(frames)[::every]
-    if not frames:
-        raise ValueError("frames is empty; render at least one frame (render_mode='rgb_array').")
-    height = width * frames[0].shape[0] / frames[0].shape[1]
-    # The frames fill the whole figure; a layout engine (the course style turns one on) has nothing to do.
-    with plt.rc_context({"figure.constrained_layout.use": False}):
-        fig = plt.figure(figsize=(width, height), dpi=dpi)
-        ax = fig.add_axes((0, 0, 1, 1))
-        ax.set_axis_off()
-        image = ax.imshow(frames[0])
-
-        def show(i: int) -> list:
-            image.set_data(frames[i])
-            return [image]
-
-        anim = animation.FuncAnimation(fig, show, frames=len(frames), interval=1000 * every / fps, blit=True)
-        html = anim.to_jshtml(fps=max(1, round(fps / every)), default_mode="once")
-    plt.close(fig)
-    return HTML(stable_ids(offline_controls(html)))
-
-
-def stable_ids(html: str) -> str:
-    """Replace the random id that ``to_jshtml`` gives each player (``uuid4``) by a hash of the player
-    itself, so that the same animation gives the same HTML on every run (for nbval's comparison)."""
-    found = re.search(r"_anim_img([0-9a-f]{32})", html)
-    if found is None:
-        return html
-    uid = found.group(1)
-    stable = hashlib.sha1(html.replace(uid, "").encode()).hexdigest()[:32]
-    return html.replace(uid, stable)
-
-
-# Matplotlib's player draws its buttons with Font Awesome icons, loaded from a CDN: the book
-# must not reach the network, so the stylesheet is dropped and each icon becomes a character.
-_ICONS = {
-    "fa fa-minus": "\u2212",
-    "fa fa-fast-backward": "\u23ee",
-    "fa fa-step-backward": "\u23f4\u23f4",
-    "fa fa-play fa-flip-horizontal": "\u25c0",
-    "fa fa-pause": "\u23f8",
-    "fa fa-play": "\u25b6",
-    "fa fa-step-forward": "\u23f5\u23f5",
-    "fa fa-fast-forward": "\u23ed",
-    "fa fa-plus": "+",
-}
-
-
-def offline_controls(html: str) -> str:
-    """Make Matplotlib's ``to_jshtml`` player self-contained: no stylesheet from the network,
-    and plain characters instead of Font Awesome icons on its buttons."""
-    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*">\s*', "", html)
-    for icon, text in _ICONS.items():
-        html = html.replace(f'<i class="{icon}"></i>', text)
-    return html

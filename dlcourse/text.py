@@ -4,31 +4,42 @@ A character model predicts the next character of a text from the ones before it.
 module turns a text into integer ids and back (:class:`Vocabulary`), holds out the end of
 the text for validation (:func:`split`), lays the ids out as parallel streams for
 training with a carried hidden state (:func:`stream_batches`, :func:`chunks`) and for
-evaluation (:func:`evaluation_streams`), and draws characters from a model's scores with a
-temperature (:func:`softmax_with_temperature`, :func:`sample_from_logits`).
+evaluation (:func:`evaluation_streams`), draws characters from a model's scores with a
+temperature (:func:`softmax_with_temperature`, :func:`sample_from_logits`), and trains a
+language model whatever its backend (:func:`train_language_model`): each tree's
+``train_char_lm`` hands it a :class:`LMTrainer` that makes one update, as
+:func:`dlcourse.rl.train_dqn` takes an :class:`dlcourse.rl.Agent`.
 
 Arrays of ids are time-major, (T, B): row ``t`` holds step ``t`` of every stream, the layout
-of :mod:`dlcourse.numpy.rnn` and ``torch.nn.LSTM``. Both trees use this module.
+of :mod:`dlcourse.numpy.lstm` and ``torch.nn.LSTM``. Both trees use this module.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dlcourse.numpy.losses import softmax
-from dlcourse.validation import as_float_array, check_positive, check_shape
+from dlcourse.results import LMHistory
+from dlcourse.validation import as_float_array, check_positive, check_shape, check_training
 
 __all__ = [
+    "LMTrainer",
     "Vocabulary",
     "chunks",
+    "cosine_lr",
     "evaluation_streams",
     "sample_from_logits",
     "softmax_with_temperature",
     "split",
     "stream_batches",
+    "train_language_model",
 ]
 
 
@@ -215,3 +226,149 @@ def sample_from_logits(logits: np.ndarray, temperature: float, rng: np.random.Ge
     probs = softmax_with_temperature(logits, temperature)
     check_shape(probs, "logits", (None,))
     return int(rng.choice(len(probs), p=probs))
+
+
+# ---------------------------------------------------------------- training, whatever the backend
+
+
+def cosine_lr(lr: float, fraction: float) -> float:
+    r"""Cosine decay from ``lr`` at ``fraction = 0`` to 0 at ``fraction = 1``:
+    :math:`\eta = \tfrac12 \eta_0 (1 + \cos \pi f)`, clipped to f in [0, 1].
+
+    With a time budget, ``fraction`` is the share of the budget used, so the rate reaches 0
+    when time runs out whatever the speed of the machine.
+    """
+    fraction = min(max(fraction, 0.0), 1.0)
+    return 0.5 * lr * (1 + math.cos(math.pi * fraction))
+
+
+def _schedule(step: int, steps: int | None, start: float, budget_s: float | None, step_s: float = 0.0) -> float:
+    """The share of training done: of the steps, or of the time budget, whichever is further.
+
+    ``step_s``, the last step's duration, counts as already spent, so that training stops
+    *before* a step that would end past the budget rather than just after it. (So with a
+    budget the learning rate of a step is the schedule's value at its expected end; with a
+    number of steps, at its start.)
+    """
+    done = step / steps if steps else 0.0
+    if budget_s:
+        done = max(done, (time.perf_counter() - start + step_s) / budget_s)
+    return done
+
+
+class LMTrainer(Protocol):
+    """What :func:`train_language_model` needs from a backend: one update, and an evaluation.
+
+    ``dlcourse.numpy.charlm`` and ``dlcourse.torch.charlm`` each implement it around their
+    model and optimiser; the loop, the schedule, the logging and the time budget are shared.
+    """
+
+    def streams(self, ids: np.ndarray, batch_size: int) -> Any:
+        """``stream_batches(ids, batch_size)`` as the backend's array, on its device."""
+        ...
+
+    def step(self, x: Any, y: Any, state: Any, lr: float) -> tuple[Any, Any]:
+        """One update at learning rate ``lr`` on inputs x and targets y, both (T, B), from the carried
+        ``state`` (None at the start of a pass); returns the loss and the new state, cut from its
+        gradient history (the next chunk's gradient stops at the chunk boundary)."""
+        ...
+
+    def mean_loss(self, losses: list) -> float:
+        """The mean of some losses returned by :meth:`step`, as a float."""
+        ...
+
+    def evaluate(self, ids: np.ndarray) -> float:
+        """The validation loss in nats per character (the model may be left in evaluation mode)."""
+        ...
+
+    def train(self) -> None:
+        """Put the model in training mode."""
+        ...
+
+
+def train_language_model(
+    trainer: LMTrainer,
+    train_ids: np.ndarray,
+    *,
+    steps: int | None = None,
+    budget_s: float | None = None,
+    batch_size: int = 64,
+    seq_len: int = 100,
+    lr: float = 3e-3,
+    val_ids: np.ndarray | None = None,
+    eval_every: int | None = None,
+    log_every: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+) -> LMHistory:
+    """Train a language model by stateful truncated BPTT, with a cosine schedule, for a number of
+    steps or a time budget: the loop that ``train_char_lm`` of both trees share.
+
+    The training text is cut into ``batch_size`` parallel streams, read in consecutive chunks
+    of ``seq_len`` characters; the hidden state is carried from one chunk to the next (its
+    gradient is not), so the model sees context beyond one chunk. Each pass over the text
+    starts at a random offset and from a zero state. The learning rate follows
+    :func:`cosine_lr` over the steps or the time budget, whichever runs out first; a step that
+    would end past the budget is not started. Evaluation time does not count against it.
+
+    Args:
+        trainer: the backend's update and evaluation (:class:`LMTrainer`).
+        train_ids: (L,) integer character ids.
+        steps: the number of updates, or None to stop on the time budget.
+        budget_s: the wall-clock budget in seconds, or None.
+        batch_size: parallel streams.
+        seq_len: characters per chunk: how far back gradients reach.
+        lr: the peak learning rate.
+        val_ids: optional ids of validation text, evaluated with ``trainer.evaluate``.
+        eval_every: evaluate every that many steps (and always at the end).
+        log_every: average the training loss over that many steps per entry.
+        seed: seeds the random offsets.
+        progress: show a tqdm bar.
+
+    Returns:
+        The :class:`dlcourse.results.LMHistory`.
+    """
+    train_ids = np.asarray(train_ids)
+    check_training(steps, budget_s, train_ids, batch_size, seq_len)
+    rng = np.random.default_rng(seed)
+    history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
+    stream_len = len(train_ids) // batch_size
+    pieces, state, window, step_s = iter(()), None, [], 0.0
+    bar = tqdm(total=steps or math.ceil(budget_s), desc="training", disable=not progress, unit="it" if steps else "s")
+    trainer.train()
+    while True:
+        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s, step_s)
+        if fraction >= 1:
+            break
+        try:
+            x, y = next(pieces)
+        except StopIteration:  # a new pass over the text: a new offset, a fresh state
+            offset = int(rng.integers(seq_len))
+            pieces, state = chunks(trainer.streams(train_ids[offset:], batch_size), seq_len), None
+            continue
+        step_start = time.perf_counter()
+        step_lr = cosine_lr(lr, fraction)
+        loss, state = trainer.step(x, y, state, step_lr)
+        step_s = time.perf_counter() - step_start  # the next step is assumed to take as long
+        history.steps += 1
+        history.characters += math.prod(x.shape)
+        window.append(loss)
+        if len(window) == log_every:
+            history.train_loss.append(trainer.mean_loss(window))
+            history.logged_at.append(history.steps)
+            history.lr.append(step_lr)
+            window = []
+        if val_ids is not None and eval_every and history.steps % eval_every == 0:
+            tick = time.perf_counter()
+            history.val_loss.append(trainer.evaluate(val_ids))
+            history.val_at.append(history.steps)
+            trainer.train()
+            evaluation_s += time.perf_counter() - tick
+        bar.update(1 if steps else max(0, int(time.perf_counter() - start - evaluation_s) - bar.n))
+    bar.close()
+    history.seconds = time.perf_counter() - start - evaluation_s
+    history.epochs = history.characters / (stream_len * batch_size)
+    if val_ids is not None and (not history.val_at or history.val_at[-1] != history.steps):
+        history.val_loss.append(trainer.evaluate(val_ids))
+        history.val_at.append(history.steps)
+    return history

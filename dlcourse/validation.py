@@ -6,9 +6,24 @@ The same helpers serve NumPy arrays and torch tensors (anything with ``shape`` a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "as_float_tensor",
+    "as_pair",
+    "check_cell",
+    "check_conv",
+    "check_matmul",
+    "check_no_nan",
+    "check_pool_stride",
+    "check_positive",
+    "check_shape",
+    "check_training",
+]
 
 
 def _describe_shape(shape: tuple[int | None, ...]) -> str:
@@ -81,3 +96,82 @@ def as_float_tensor(value: Any, name: str, *, allow_nan: bool = True):
     if not allow_nan:
         check_no_nan(value, name)
     return value
+
+
+# ---------------------------------------------------------------- checks of one concept, shared by both trees
+
+
+def check_matmul(a: Any, b: Any, to_array: Callable) -> tuple:
+    """Convert and check the operands of a matrix product: a (n, k) and b (k, m)."""
+    a, b = to_array(a, "a"), to_array(b, "b")
+    check_shape(a, "a", (None, None))
+    check_shape(b, "b", (a.shape[1], None))
+    return a, b
+
+
+def check_conv(x: Any, weight: Any, bias: Any, to_array: Callable) -> tuple:
+    """Convert and check a convolution's inputs: x (N, C, H, W), weight (F, C, KH, KW), bias (F,).
+
+    ``to_array`` is :func:`as_float_array` or :func:`as_float_tensor`, so both trees refuse alike.
+    """
+    x, weight, bias = to_array(x, "x"), to_array(weight, "weight"), to_array(bias, "bias")
+    check_shape(x, "x", (None, None, None, None))
+    check_shape(weight, "weight", (None, x.shape[1], None, None))
+    check_shape(bias, "bias", (weight.shape[0],))
+    return x, weight, bias
+
+
+def as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
+    """A kernel size or stride as a pair of positive ints: ``3`` becomes ``(3, 3)``."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(np.atleast_1d(np.asarray(value, object)))
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
+        raise ValueError(f"{name} must be a positive integer or a pair of them, got {value!r}.")
+    return int(pair[0]), int(pair[1])
+
+
+def check_pool_stride(kernel: int, stride: int | None) -> int:
+    """The pooling stride (``kernel`` when None), after checking that both are positive integers."""
+    for name, value in (("kernel", kernel), ("stride", stride)):
+        if value is not None and not (isinstance(value, (int, np.integer)) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(kernel if stride is None else stride)
+
+
+def check_cell(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, gates: int, step: bool) -> None:
+    """Shape checks for a cell with ``gates`` blocks (1: RNN, 4: LSTM); x is (N, D) for one
+    step, (T, N, D) for a sequence. Messages name the argument, as everywhere in the package."""
+    check_shape(weight_ih, "weight_ih", (None, None))
+    rows = weight_ih.shape[0]
+    if rows % gates or rows == 0:
+        raise ValueError(
+            f"weight_ih must have {gates} H rows for a hidden size H (the gate blocks i, f, g, o), got shape "
+            f"{tuple(weight_ih.shape)}."
+        )
+    hidden = rows // gates
+    check_shape(weight_hh, "weight_hh", (rows, hidden))
+    check_shape(bias_ih, "bias_ih", (gates * hidden,))
+    check_shape(bias_hh, "bias_hh", (gates * hidden,))
+    features = weight_ih.shape[1]
+    check_shape(x, "x", (None, features) if step else (None, None, features))
+    batch = x.shape[0] if step else x.shape[1]
+    names = ("h_prev", "c_prev") if step else ("h0", "c0")
+    for value, name in ((h_prev, names[0]), (c_prev, names[1])):
+        if value is not None:
+            check_shape(value, name, (batch, hidden))
+
+
+def check_training(steps: int | None, budget_s: float | None, ids: np.ndarray, batch_size: int, seq_len: int) -> None:
+    """The arguments of a language model's training: an end (steps or a time budget), positive sizes,
+    and a text long enough for one batch of chunks."""
+    if steps is None and budget_s is None:
+        raise ValueError("give steps or budget_s (or both): training needs an end.")
+    for value, name in ((steps, "steps"), (budget_s, "budget_s")):
+        if value is not None:
+            check_positive(value, name)
+    check_positive(batch_size, "batch_size")
+    check_positive(seq_len, "seq_len")
+    if len(ids) < batch_size * (seq_len + 1):
+        raise ValueError(
+            f"train_ids is too short: {len(ids)} characters, expected at least batch_size * (seq_len + 1) = "
+            f"{batch_size * (seq_len + 1)}."
+        )

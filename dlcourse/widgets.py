@@ -9,6 +9,9 @@ result carries two renderings of the same thing:
 
 The book's ``_config.yml`` ranks ``text/html`` above the widget view, so the static
 version is what a reader of the HTML book gets; JupyterLab prefers the live widget.
+
+:func:`animate` turns rendered frames (chapter 9's CartPole) into a player that also needs
+neither a kernel nor the network.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import html
 import io
 import itertools
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -180,3 +184,83 @@ def explore(
     controls = {n: list(v) for n, v in controls.items()}
     initial = {n: len(v) // 2 for n, v in controls.items()}
     return Explorer(draw, controls, initial, dpi, title)
+
+
+# ---------------------------------------------------------------- animations that play in a static page
+
+
+def animate(frames: Sequence[np.ndarray], fps: int = 25, width: float = 3.6, dpi: int = 60, every: int = 1) -> Any:
+    """Turn RGB frames into a JavaScript animation that plays in Jupyter and in the static HTML book.
+
+    The frames are embedded as PNG images in one HTML snippet (Matplotlib's ``to_jshtml``),
+    with play, pause and step buttons; no kernel and no network are needed to watch it. Keep
+    the snippet small: fewer frames (``every``), a narrow figure and a low ``dpi``.
+
+    Args:
+        frames: (H, W, 3) uint8 images, such as ``env.render()`` with ``render_mode="rgb_array"``.
+        fps: frames per second of playback (before thinning with ``every``).
+        width: the figure's width in inches; the height follows the frames' aspect ratio.
+        dpi: pixels per inch of the embedded images.
+        every: keep every ``every``-th frame (and slow the clock to match).
+
+    Returns:
+        An ``IPython.display.HTML`` object; make it the last expression of a cell.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML
+    from matplotlib import animation
+
+    frames = list(frames)[::every]
+    if not frames:
+        raise ValueError("frames is empty; render at least one frame (render_mode='rgb_array').")
+    height = width * frames[0].shape[0] / frames[0].shape[1]
+    # The frames fill the whole figure; a layout engine (the course style turns one on) has nothing to do.
+    with plt.rc_context({"figure.constrained_layout.use": False}):
+        fig = plt.figure(figsize=(width, height), dpi=dpi)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        image = ax.imshow(frames[0])
+
+        def show(i: int) -> list:
+            image.set_data(frames[i])
+            return [image]
+
+        anim = animation.FuncAnimation(fig, show, frames=len(frames), interval=1000 * every / fps, blit=True)
+        html = anim.to_jshtml(fps=max(1, round(fps / every)), default_mode="once")
+    plt.close(fig)
+    return HTML(stable_ids(offline_controls(html)))
+
+
+def stable_ids(html: str) -> str:
+    """Replace the random id that ``to_jshtml`` gives each player (``uuid4``) by a hash of the player
+    itself, so that the same animation gives the same HTML on every run (for nbval's comparison)."""
+    found = re.search(r"_anim_img([0-9a-f]{32})", html)
+    if found is None:
+        return html
+    uid = found.group(1)
+    stable = hashlib.sha1(html.replace(uid, "").encode()).hexdigest()[:32]
+    return html.replace(uid, stable)
+
+
+# Matplotlib's player draws its buttons with Font Awesome icons, loaded from a CDN: the book
+# must not reach the network, so the stylesheet is dropped and each icon becomes a character.
+_ICONS = {
+    "fa fa-minus": "\u2212",
+    "fa fa-fast-backward": "\u23ee",
+    "fa fa-step-backward": "\u23f4\u23f4",
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-pause": "\u23f8",
+    "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u23f5\u23f5",
+    "fa fa-fast-forward": "\u23ed",
+    "fa fa-plus": "+",
+}
+
+
+def offline_controls(html: str) -> str:
+    """Make Matplotlib's ``to_jshtml`` player self-contained: no stylesheet from the network,
+    and plain characters instead of Font Awesome icons on its buttons."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*">\s*', "", html)
+    for icon, text in _ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', text)
+    return html

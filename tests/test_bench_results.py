@@ -123,3 +123,13 @@ def test_combine_latest_gathers_the_newest_row_of_each_benchmark_per_machine(res
     ax = B.plot_gflops(cpu)  # the newest file alone has no GFLOP/s rows; combined, the plot has bars
     assert len(ax.patches) > 0
     plt.close(ax.figure)
+
+
+def test_goals_are_typed_and_compare_with_operators():
+    import operator
+
+    assert all(isinstance(g, B.Goal) and g.compare in (operator.ge, operator.le) for g in B.GOALS)
+    at_least = B.Goal("b", "numpy", "m", operator.ge, 1.0, "m >= 1")
+    assert at_least.met(1.0) and at_least.met(2.0) and not at_least.met(0.99)
+    at_most = B.Goal("b", "numpy", "m", operator.le, 60.0, "m <= 60")
+    assert at_most.met(60.0) and not at_most.met(60.01)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from dlcourse import text as textlib
 from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import charlm as npl
 from dlcourse.numpy import optim as npo
-from dlcourse.numpy import rnn as npr
 from dlcourse.torch import charlm as thl
 
 
@@ -71,7 +71,7 @@ def test_one_training_step_numpy_equals_torch_from_identical_weights():
     logits, _ = ours(x)
     loss, cache = cross_entropy_forward(logits.reshape(-1, 6), y.reshape(-1))
     ours.backward(cross_entropy_backward(1.0, cache).reshape(logits.shape))
-    norm = npr.clip_grad_norm(ours.parameters(), 0.05)
+    norm = npo.clip_grad_norm(ours.parameters(), 0.05)
     opt.step()
 
     topt = torch.optim.Adam(twin.parameters(), lr=0.01)
@@ -203,7 +203,7 @@ def test_budget_stops_before_a_step_that_would_overrun(tree, monkeypatch):
     stopping before a step that would overrun ends after 4, at 0.84 s."""
     clip = tree.clip_grad_norm
 
-    class Clock:  # stands in for the time module inside both charlm modules
+    class Clock:  # stands in for the time module inside dlcourse.text
         now = 0.0
 
         def perf_counter(self) -> float:
@@ -216,8 +216,7 @@ def test_budget_stops_before_a_step_that_would_overrun(tree, monkeypatch):
         return clip(params, max_norm)
 
     monkeypatch.setattr(tree, "clip_grad_norm", slow_clip)
-    monkeypatch.setattr(npl, "time", clock)  # _schedule lives in the NumPy tree
-    monkeypatch.setattr(tree, "time", clock)
+    monkeypatch.setattr(textlib, "time", clock)  # the loop and its schedule are shared: dlcourse.text
     model = tree.CharLM(6, 8, np.random.default_rng(0), embedding_dim=4)
     history = tree.train_char_lm(model, _toy_text(2000), budget_s=1.0, batch_size=4, seq_len=10, progress=False)
     assert history.steps == 4 and 0.8 <= history.seconds < 0.95

@@ -15,7 +15,6 @@ from threadpoolctl import threadpool_limits
 from dlcourse import rl
 from dlcourse.gradcheck import numerical_gradient, relative_error
 from dlcourse.numpy import dqn as np_dqn
-from dlcourse.numpy.layers import Parameter
 from dlcourse.torch import dqn as torch_dqn
 
 SMALL = replace(rl.DQNConfig(), hidden=(16, 16), lr=1e-2)
@@ -128,26 +127,6 @@ def test_q_loss_rejects_bad_input():
         torch_dqn.q_loss_forward(torch.zeros(3, 2), torch.tensor([0, 1, 1]), torch.zeros(2))
     with pytest.raises(ValueError, match="config.loss must be one of"):
         np_dqn.DQNAgent(4, 2, np.random.default_rng(0), replace(SMALL, loss="l1"))
-
-
-@pytest.mark.parametrize("max_norm", [0.5, 100.0])
-def test_clip_grad_norm_matches_torch(max_norm):
-    rng = np.random.default_rng(3)
-    grads = [rng.normal(size=(4, 3)), rng.normal(size=3)]
-    np_params = [Parameter(np.zeros_like(g)) for g in grads]
-    torch_params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
-    reference = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
-    for g, a, b, c in zip(grads, np_params, torch_params, reference, strict=True):
-        a.grad, b.grad, c.grad = g.copy(), torch.tensor(g), torch.tensor(g)
-    norm = np_dqn.clip_grad_norm(np_params, max_norm)
-    assert norm == pytest.approx(np.sqrt(sum((g * g).sum() for g in grads)))
-    assert float(torch_dqn.clip_grad_norm(torch_params, max_norm)) == pytest.approx(norm)
-    assert float(torch.nn.utils.clip_grad_norm_(reference, max_norm)) == pytest.approx(norm)
-    for a, b, c in zip(np_params, torch_params, reference, strict=True):
-        np.testing.assert_allclose(a.grad, c.grad.numpy(), rtol=1e-12)
-        np.testing.assert_allclose(b.grad.numpy(), c.grad.numpy(), rtol=1e-12)
-    clipped = np.sqrt(sum((p.grad**2).sum() for p in np_params))
-    assert clipped == pytest.approx(min(norm, max_norm), rel=1e-5)
 
 
 # ----------------------------------------------------------------------------- NumPy against PyTorch

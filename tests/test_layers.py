@@ -134,3 +134,20 @@ def test_zero_initialisation_keeps_neurons_identical():
     assert np.allclose(w, w[:, :1])  # every column (hidden unit) has the same gradient
     with pytest.raises(ValueError, match="init must be one of"):
         L.Linear(2, 2, rng, init="ones")
+
+
+def test_sequential_turns_off_the_input_gradient_of_its_first_layer_whatever_its_type():
+    """Module owns input_grad (True by default); Sequential switches it off for its first layer only."""
+    from dlcourse.numpy.conv import Conv2d, Flatten
+
+    rng = np.random.default_rng(0)
+    assert L.Module.input_grad is True and L.ReLU().input_grad is True
+    convnet = L.Sequential(Conv2d(1, 2, 3, rng), L.ReLU(), Flatten(), L.Linear(2 * 4 * 4, 3, rng))
+    assert [layer.input_grad for layer in convnet.layers] == [False, True, True, True]
+    out = convnet(rng.normal(size=(2, 1, 6, 6)))
+    assert convnet.backward(np.ones_like(out)) is None  # the images get no gradient
+    single = L.Sequential(L.Linear(3, 2, rng))
+    single(rng.normal(size=(4, 3)))
+    assert single.layers[0].input_grad is False and single.backward(np.ones((4, 2))) is None
+    relu_first = L.Sequential(L.ReLU(), L.Linear(3, 2, rng))
+    assert relu_first.layers[0].input_grad is False and relu_first.layers[1].input_grad is True

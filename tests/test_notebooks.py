@@ -110,7 +110,8 @@ def test_book_maps_any_kernel_name_to_python3():
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_solutions_are_folded_in_jupyter_too(path):
     """The HTML book folds solutions in a dropdown; JupyterLab (jupyter.source_hidden / outputs_hidden)
-    and the classic notebook (collapsed) fold the solution cells by their metadata."""
+    and the classic notebook (collapsed) fold the solution cells by their metadata, the written
+    answers (markdown cells) as well as the code."""
     inside, folded = False, 0
     for index, cell in enumerate(_load(path)["cells"]):
         text = "".join(cell["source"])
@@ -118,6 +119,8 @@ def test_solutions_are_folded_in_jupyter_too(path):
             inside = True
         elif cell["cell_type"] == "markdown" and "{solution-end}" in text:
             inside = False
+        elif inside and cell["cell_type"] == "markdown":  # a written answer: folded in JupyterLab too
+            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, (path.name, index)
         elif inside and cell["cell_type"] == "code":
             meta = cell["metadata"]
             assert meta.get("jupyter") == {"source_hidden": True, "outputs_hidden": True}, (path.name, index)

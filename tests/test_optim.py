@@ -76,3 +76,71 @@ def test_bad_hyperparameters():
         O.SGD(params, lr=0)
     with pytest.raises(ValueError, match=r"^weight_decay must be >= 0, got -1\.$"):
         O.Adam(params, weight_decay=-1)
+
+
+@pytest.mark.parametrize("tree", [O, TO], ids=["numpy", "torch"])
+def test_clip_grad_norm_matches_torch(tree):
+    """One clip_grad_norm per tree (in optim), with torch.nn.utils.clip_grad_norm_'s contract."""
+    rng = np.random.default_rng(5)
+    grads = [rng.normal(size=(3, 4)) * 10, rng.normal(size=5) * 10]
+    reference = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, g in zip(reference, grads, strict=True):
+        p.grad = torch.tensor(g)
+    expected_norm = float(torch.nn.utils.clip_grad_norm_(reference, 2.0))
+    if tree is O:
+        from dlcourse.numpy.layers import Parameter
+
+        params = [Parameter(np.zeros_like(g)) for g in grads]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.copy()
+        read = lambda p: p.grad  # noqa: E731
+    else:
+        params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = torch.tensor(g)
+        read = lambda p: p.grad.numpy()  # noqa: E731
+    norm = tree.clip_grad_norm(params, 2.0)
+    assert norm == pytest.approx(expected_norm) and norm == pytest.approx(np.sqrt(sum((g**2).sum() for g in grads)))
+    for p, r in zip(params, reference, strict=True):
+        np.testing.assert_allclose(read(p), r.grad.numpy(), rtol=1e-12)
+    clipped = np.sqrt(sum((read(p) ** 2).sum() for p in params))
+    assert clipped == pytest.approx(2.0, rel=1e-5)
+    assert tree.clip_grad_norm(params, 100.0) == pytest.approx(clipped)  # under the limit: unchanged
+    np.testing.assert_allclose(np.sqrt(sum((read(p) ** 2).sum() for p in params)), clipped, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^max_norm must be a positive number, got 0\.$"):
+        tree.clip_grad_norm(params, 0)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clip_grad_norm_of_both_trees_and_torch_agree(max_norm):
+    rng = np.random.default_rng(3)
+    grads = [rng.normal(size=(4, 3)), rng.normal(size=3)]
+    np_params = [L.Parameter(np.zeros_like(g)) for g in grads]
+    torch_params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    reference = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    for g, a, b, c in zip(grads, np_params, torch_params, reference, strict=True):
+        a.grad, b.grad, c.grad = g.copy(), torch.tensor(g), torch.tensor(g)
+    norm = O.clip_grad_norm(np_params, max_norm)
+    assert norm == pytest.approx(np.sqrt(sum((g * g).sum() for g in grads)))
+    assert float(TO.clip_grad_norm(torch_params, max_norm)) == pytest.approx(norm)
+    assert float(torch.nn.utils.clip_grad_norm_(reference, max_norm)) == pytest.approx(norm)
+    for a, b, c in zip(np_params, torch_params, reference, strict=True):
+        np.testing.assert_allclose(a.grad, c.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(b.grad.numpy(), c.grad.numpy(), rtol=1e-12)
+    clipped = np.sqrt(sum((p.grad**2).sum() for p in np_params))
+    assert clipped == pytest.approx(min(norm, max_norm), rel=1e-5)
+
+
+def test_clip_grad_norm_returns_like_torch_and_handles_no_gradients():
+    """NumPy: a float; PyTorch: a 0-dim tensor, as torch.nn.utils.clip_grad_norm_; 0 without gradients."""
+    from dlcourse.numpy.layers import Parameter
+
+    t = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    t.grad = torch.full((3,), 4.0, dtype=torch.float64)
+    norm = TO.clip_grad_norm([t], 1.0)
+    assert isinstance(norm, torch.Tensor) and norm.dim() == 0 and float(norm) == pytest.approx(np.sqrt(48))
+    assert float(TO.clip_grad_norm([torch.nn.Parameter(torch.ones(2))], 1.0)) == 0.0
+    assert O.clip_grad_norm([Parameter(np.ones(2))], 1.0) == 0.0
+    for tree in (O, TO):
+        with pytest.raises(ValueError, match=r"^max_norm must be a positive number, got -1\.$"):
+            tree.clip_grad_norm([], -1)

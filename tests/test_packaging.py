@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import dlcourse.exercises
 import dlcourse.numpy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +19,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 NUMPY_SIDE = ["dlcourse", "dlcourse.numpy"]
 NUMPY_SIDE += [f"dlcourse.numpy.{m.name}" for m in pkgutil.iter_modules(dlcourse.numpy.__path__)]
 NUMPY_SIDE += [f"dlcourse.{m}" for m in ("gradcheck", "validation", "data", "text", "plotting", "widgets", "source")]
-NUMPY_SIDE += ["dlcourse.seeding", "dlcourse.timing"]
+NUMPY_SIDE += ["dlcourse.seeding", "dlcourse.timing", "dlcourse.results", "dlcourse.rl", "dlcourse.bench_results"]
+NUMPY_SIDE += ["dlcourse.exercises", "dlcourse.exercises.core"]
+NUMPY_SIDE += [f"dlcourse.exercises.{m.name}" for m in pkgutil.iter_modules(dlcourse.exercises.__path__)]
 
 
 def test_numpy_tree_imports_with_torch_unavailable():
@@ -91,3 +94,33 @@ def test_submodules_are_attributes_of_the_package_on_first_use():
     code = "import dlcourse; print(dlcourse.device.__name__, dlcourse.timing.__name__)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.stdout.split() == ["dlcourse.device", "dlcourse.timing"], proc.stderr
+
+
+def test_every_third_party_import_of_the_package_is_a_declared_dependency():
+    """What the wheel installs is what the package imports: each third-party module imported anywhere
+    in dlcourse/ belongs to a distribution named in pyproject's dependencies or extras."""
+    import ast
+    import importlib.metadata
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    declared = PYPROJECT["project"]["dependencies"] + sum(PYPROJECT["project"]["optional-dependencies"].values(), [])
+    names = {Requirement(d).name.lower() for d in declared}
+    providers = importlib.metadata.packages_distributions()
+    missing = set()
+    for path in (ROOT / "dlcourse").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("dlcourse", "__future__"):
+                    continue
+                dists = {d.lower() for d in providers.get(top, [])}
+                if not dists & names:
+                    missing.add(f"{top} ({', '.join(sorted(dists)) or 'no distribution'}) in {Path(path).name}")
+    # IPython comes with ipywidgets (a declared dependency), which needs it.
+    missing = {m for m in missing if not m.startswith("IPython ")}
+    assert not missing, sorted(missing)

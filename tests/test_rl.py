@@ -13,6 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dlcourse import rl
+from dlcourse.plotting import plot_frozenlake
+from dlcourse.widgets import animate
 
 matplotlib.use("Agg")
 
@@ -229,14 +231,14 @@ def test_run_episode_and_evaluate_are_seeded():
 
 
 def test_animation_is_small_html():
-    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    env = rl.make_env("CartPole-v1", render=True)
     episode = rl.run_episode(env, lambda obs: int(obs[2] > 0), seed=0, render=True, max_steps=30)
     assert episode.frames[0].shape == (400, 600, 3)
-    html = rl.animate(episode.frames, every=2).data
+    html = animate(episode.frames, every=2).data
     assert "<script" in html and html.count("data:image/png;base64") >= 1
     assert len(html) < 300_000  # 16 small frames
     with pytest.raises(ValueError, match="frames is empty"):
-        rl.animate([])
+        animate([])
 
 
 def test_plot_frozenlake_draws_every_cell():
@@ -246,18 +248,18 @@ def test_plot_frozenlake_draws_every_cell():
     q = np.zeros((16, 4))
     q[14, 2] = 1.0  # next to the goal: go right
     fig, ax = plt.subplots()
-    image = rl.plot_frozenlake(ax, q, env.unwrapped.desc, title="t")
+    image = plot_frozenlake(ax, q, env.unwrapped.desc, title="t")
     assert image.get_array().shape == (4, 4) and ax.get_title() == "t"
     assert len(ax.patches) == 4  # the four holes
     assert sum(t.get_text() == "G" for t in ax.texts) == 1
     plt.close(fig)
     with pytest.raises(ValueError, match="q must have shape"):
-        rl.plot_frozenlake(ax, np.zeros((15, 4)), env.unwrapped.desc)
+        plot_frozenlake(ax, np.zeros((15, 4)), env.unwrapped.desc)
 
 
 def test_animation_player_needs_no_network():
     frames = [np.zeros((8, 8, 3), dtype=np.uint8), np.full((8, 8, 3), 255, dtype=np.uint8)]
-    html = rl.animate(frames, fps=2).data
+    html = animate(frames, fps=2).data
     assert "http://" not in html and "https://" not in html
     assert 'class="fa ' not in html and "\u25b6" in html  # the play button is a character
 
@@ -265,8 +267,26 @@ def test_animation_player_needs_no_network():
 def test_animation_html_is_the_same_on_every_run():
     """to_jshtml names each player with a random uuid4; the same frames must give the same HTML."""
     frames = [np.zeros((8, 8, 3), dtype=np.uint8), np.full((8, 8, 3), 255, dtype=np.uint8)]
-    first, second = rl.animate(frames, fps=2).data, rl.animate(frames, fps=2).data
+    first, second = animate(frames, fps=2).data, animate(frames, fps=2).data
     assert first == second and "_anim_img" in first
-    other = rl.animate(frames[::-1], fps=2).data
+    other = animate(frames[::-1], fps=2).data
     ids = [re.search(r"_anim_img(\w+)", h).group(1) for h in (first, other)]
     assert ids[0] != ids[1]  # two different animations on one page keep apart
+
+
+def test_importing_rl_changes_no_environment_variable_and_make_env_renders_off_screen():
+    import subprocess
+    import sys
+
+    code = (
+        "import os; before = dict(os.environ); import dlcourse.rl as rl; assert dict(os.environ) == before\n"
+        "env = rl.make_env('CartPole-v1', render=True); env.reset(seed=0)\n"
+        "print(env.render().shape, os.environ['SDL_VIDEODRIVER'], rl.make_env('FrozenLake-v1').spec.id)\n"
+    )
+    env = {
+        k: v for k, v in __import__("os").environ.items() if k not in ("SDL_VIDEODRIVER", "PYGAME_HIDE_SUPPORT_PROMPT")
+    }
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["(400,", "600,", "3)", "dummy", "FrozenLake-v1"]
+    assert "pygame" not in proc.stdout.lower()  # no greeting

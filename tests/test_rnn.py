@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dlcourse.gradcheck import numerical_gradient
+from dlcourse.numpy import lstm as npm
 from dlcourse.numpy import rnn as npr
+from dlcourse.torch import lstm as thm
 from dlcourse.torch import rnn as thr
 
 GATES = {"rnn": 1, "lstm": 4}
@@ -28,8 +30,8 @@ def _run(kind: str, x, h0, c0, weights, dout):
         out, cache = npr.rnn_forward(x, h0, *weights)
         dx, dh0, *dw = npr.rnn_backward(dout, cache)
         return out, {"x": dx, "h0": dh0, **dict(zip(["w_ih", "w_hh", "b_ih", "b_hh"], dw, strict=True))}
-    out, _, cache = npr.lstm_forward(x, h0, c0, *weights)
-    dx, dh0, dc0, *dw = npr.lstm_backward(dout, cache)
+    out, _, cache = npm.lstm_forward(x, h0, c0, *weights)
+    dx, dh0, dc0, *dw = npm.lstm_backward(dout, cache)
     return out, {"x": dx, "h0": dh0, "c0": dc0, **dict(zip(["w_ih", "w_hh", "b_ih", "b_hh"], dw, strict=True))}
 
 
@@ -56,7 +58,7 @@ def test_sequence_backward_matches_finite_differences(kind):
         w = [args["w_ih"], args["w_hh"], args["b_ih"], args["b_hh"]]
         if kind == "rnn":
             return float(np.sum(npr.rnn_forward(args["x"], args["h0"], *w)[0] * g))
-        return float(np.sum(npr.lstm_forward(args["x"], args["h0"], args["c0"], *w)[0] * g))
+        return float(np.sum(npm.lstm_forward(args["x"], args["h0"], args["c0"], *w)[0] * g))
 
     for name, grad in grads.items():
         numeric = numerical_gradient(lambda v, name=name: loss(name, v), inputs[name])
@@ -78,10 +80,10 @@ def test_step_backwards_match_finite_differences(kind):
             return float(np.sum(npr.rnn_step_forward(*a)[0] * dh))
     else:
         args = [x, h_prev, c_prev, *weights]
-        grads = npr.lstm_step_backward(dh, dc, npr.lstm_step_forward(*args)[2])
+        grads = npm.lstm_step_backward(dh, dc, npm.lstm_step_forward(*args)[2])
 
         def loss(a):
-            h_new, c_new, _ = npr.lstm_step_forward(*a)
+            h_new, c_new, _ = npm.lstm_step_forward(*a)
             return float(np.sum(h_new * dh) + np.sum(c_new * dc))
 
     assert len(grads) == len(args)  # one gradient per input, in the same order
@@ -106,7 +108,7 @@ def test_steps_unrolled_equal_the_sequence_functions(kind):
             hidden, cache = npr.rnn_step_forward(x[t], state[0], *weights)
             state = (hidden, None)
         else:
-            hidden, cell, cache = npr.lstm_step_forward(x[t], *state, *weights)
+            hidden, cell, cache = npm.lstm_step_forward(x[t], *state, *weights)
             state = (hidden, cell)
         np.testing.assert_allclose(hidden, out[t], rtol=1e-12)
         caches.append(cache)
@@ -115,7 +117,7 @@ def test_steps_unrolled_equal_the_sequence_functions(kind):
         if kind == "rnn":
             dx, dh, *dws = npr.rnn_step_backward(g[t] + dh, caches[t])
         else:
-            dx, dh, dc, *dws = npr.lstm_step_backward(g[t] + dh, dc, caches[t])
+            dx, dh, dc, *dws = npm.lstm_step_backward(g[t] + dh, dc, caches[t])
         np.testing.assert_allclose(dx, grads["x"][t], rtol=1e-10, atol=1e-12)
         dw = dw + np.concatenate([a.ravel() for a in dws])
     expected = np.concatenate([grads[k].ravel() for k in ("w_ih", "w_hh", "b_ih", "b_hh")])
@@ -172,8 +174,8 @@ def test_numpy_and_torch_tree_match_torch_nn_with_copied_weights(kind, problem):
         tout, tcache = thr.rnn_forward(t(x), t(h0), *tw)
         tgrads = thr.rnn_backward(torch.tensor(g), tcache)
     else:
-        tout, _, tcache = thr.lstm_forward(t(x), t(h0), t(c0), *tw)
-        tgrads = thr.lstm_backward(torch.tensor(g), tcache)
+        tout, _, tcache = thm.lstm_forward(t(x), t(h0), t(c0), *tw)
+        tgrads = thm.lstm_backward(torch.tensor(g), tcache)
     np.testing.assert_allclose(tout.numpy(), ours, rtol=1e-10, atol=1e-12)
     for ours_grad, theirs in zip(grads.values(), tgrads, strict=True):
         np.testing.assert_allclose(theirs.numpy(), ours_grad, rtol=1e-9, atol=1e-12)
@@ -183,10 +185,10 @@ def test_torch_tree_backward_matches_autograd_through_its_own_forward():
     rng = np.random.default_rng(4)
     x = torch.tensor(rng.normal(size=(6, 3, 2)), requires_grad=True)
     weights = [torch.tensor(w, requires_grad=True) for w in _weights("lstm", 2, 5, rng)]
-    out, _, cache = thr.lstm_forward(x, None, None, *weights)
+    out, _, cache = thm.lstm_forward(x, None, None, *weights)
     g = torch.tensor(rng.normal(size=(6, 3, 5)))
     out.backward(g)
-    dx, _, _, *dw = thr.lstm_backward(g, cache)
+    dx, _, _, *dw = thm.lstm_backward(g, cache)
     for ours, leaf in zip([dx, *dw], [x, *weights], strict=True):
         np.testing.assert_allclose(ours.detach().numpy(), leaf.grad.numpy(), rtol=1e-10, atol=1e-12)
 
@@ -194,7 +196,7 @@ def test_torch_tree_backward_matches_autograd_through_its_own_forward():
 def test_float32_lstm_layer_copies_torch_weights_and_agrees():
     torch.manual_seed(0)
     reference = torch.nn.LSTM(8, 16)
-    ours = npr.LSTM(8, 16, np.random.default_rng(0))
+    ours = npm.LSTM(8, 16, np.random.default_rng(0))
     ours.load_state_dict({k.removesuffix("_l0"): v.detach().numpy() for k, v in reference.state_dict().items()})
     rng = np.random.default_rng(1)
     x, g = rng.normal(size=(20, 4, 8)).astype(np.float32), rng.normal(size=(20, 4, 16)).astype(np.float32)
@@ -215,7 +217,11 @@ def test_float32_lstm_layer_copies_torch_weights_and_agrees():
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM"])
 def test_both_trees_draw_the_same_layer_and_compute_the_same(kind):
-    ours, twin = getattr(npr, kind)(3, 5, np.random.default_rng(7)), getattr(thr, kind)(3, 5, np.random.default_rng(7))
+    np_home, torch_home = (npr, thr) if kind == "RNN" else (npm, thm)
+    ours, twin = (
+        getattr(np_home, kind)(3, 5, np.random.default_rng(7)),
+        getattr(torch_home, kind)(3, 5, np.random.default_rng(7)),
+    )
     state = {k: v.detach().numpy() for k, v in twin.state_dict().items()}
     assert list(state) == list(ours.state_dict()) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
     for k, v in ours.state_dict().items():
@@ -230,62 +236,31 @@ def test_both_trees_draw_the_same_layer_and_compute_the_same(kind):
 
 
 @pytest.mark.parametrize("tree", [npr, thr], ids=["numpy", "torch"])
-def test_clip_grad_norm_matches_torch(tree):
-    rng = np.random.default_rng(5)
-    grads = [rng.normal(size=(3, 4)) * 10, rng.normal(size=5) * 10]
-    reference = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
-    for p, g in zip(reference, grads, strict=True):
-        p.grad = torch.tensor(g)
-    expected_norm = float(torch.nn.utils.clip_grad_norm_(reference, 2.0))
-    if tree is npr:
-        from dlcourse.numpy.layers import Parameter
-
-        params = [Parameter(np.zeros_like(g)) for g in grads]
-        for p, g in zip(params, grads, strict=True):
-            p.grad = g.copy()
-        read = lambda p: p.grad  # noqa: E731
-    else:
-        params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
-        for p, g in zip(params, grads, strict=True):
-            p.grad = torch.tensor(g)
-        read = lambda p: p.grad.numpy()  # noqa: E731
-    norm = tree.clip_grad_norm(params, 2.0)
-    assert norm == pytest.approx(expected_norm) and norm == pytest.approx(np.sqrt(sum((g**2).sum() for g in grads)))
-    for p, r in zip(params, reference, strict=True):
-        np.testing.assert_allclose(read(p), r.grad.numpy(), rtol=1e-12)
-    clipped = np.sqrt(sum((read(p) ** 2).sum() for p in params))
-    assert clipped == pytest.approx(2.0, rel=1e-5)
-    assert tree.clip_grad_norm(params, 100.0) == pytest.approx(clipped)  # under the limit: unchanged
-    np.testing.assert_allclose(np.sqrt(sum((read(p) ** 2).sum() for p in params)), clipped, rtol=1e-12)
-    with pytest.raises(ValueError, match=r"^max_norm must be a positive number, got 0\.$"):
-        tree.clip_grad_norm(params, 0)
-
-
-@pytest.mark.parametrize("tree", [npr, thr], ids=["numpy", "torch"])
 def test_bad_shapes_name_the_argument(tree):
     to = np.asarray if tree is npr else torch.tensor
+    lstm = npm if tree is npr else thm
     rng = np.random.default_rng(0)
     w = [to(a) for a in _weights("lstm", 3, 2, rng)]
     x = to(rng.normal(size=(4, 2, 3)))
     with pytest.raises(ValueError, match=r"^x must have shape \(any, any, 3\), got \(4, 2, 5\)\.$"):
-        tree.lstm_forward(to(rng.normal(size=(4, 2, 5))), None, None, *w)
+        lstm.lstm_forward(to(rng.normal(size=(4, 2, 5))), None, None, *w)
     with pytest.raises(ValueError, match=r"^x must have shape \(any, any, 3\), got \(2, 3\)\.$"):
-        tree.lstm_forward(to(rng.normal(size=(2, 3))), None, None, *w)
+        lstm.lstm_forward(to(rng.normal(size=(2, 3))), None, None, *w)
     with pytest.raises(ValueError, match=r"^h0 must have shape \(2, 2\), got \(3, 2\)\.$"):
-        tree.lstm_forward(x, to(np.zeros((3, 2))), None, *w)
+        lstm.lstm_forward(x, to(np.zeros((3, 2))), None, *w)
     with pytest.raises(ValueError, match=r"^weight_hh must have shape \(8, 2\), got \(2, 8\)\.$"):
-        tree.lstm_forward(x, None, None, w[0], w[1].T, w[2], w[3])
+        lstm.lstm_forward(x, None, None, w[0], w[1].T, w[2], w[3])
     rnn_w = [to(a) for a in _weights("rnn", 3, 2, rng)]
     with pytest.raises(ValueError, match=r"^weight_hh must have shape \(2, 2\), got \(8, 2\)\.$"):
         tree.rnn_forward(x, None, rnn_w[0], w[1], *rnn_w[2:])
     with pytest.raises(
         ValueError, match=r"^weight_ih must have 4 H rows for a hidden size H .*, got shape \(6, 3\)\.$"
     ):
-        tree.lstm_forward(x, None, None, w[0][:6], *w[1:])
+        lstm.lstm_forward(x, None, None, w[0][:6], *w[1:])
     with pytest.raises(ValueError, match=r"^h_prev must have shape \(2, 2\), got \(2, 3\)\.$"):
         tree.rnn_step_forward(x[0], to(np.zeros((2, 3))), *rnn_w)
     _, cache = tree.rnn_forward(x, None, *rnn_w)
     with pytest.raises(ValueError, match=r"^dhs must have shape \(4, 2, 2\), got \(4, 2\)\.$"):
         tree.rnn_backward(to(np.zeros((4, 2))), cache)
     with pytest.raises(ValueError, match=r"^hidden_size must be a positive number, got 0\.$"):
-        tree.LSTM(3, 0, rng)
+        lstm.LSTM(3, 0, rng)

@@ -14,6 +14,7 @@ __all__ = [
     "layers",
     "linalg",
     "losses",
+    "lstm",
     "optim",
     "perceptron",
     "rnn",

@@ -1,7 +1,7 @@
 r"""A character-level language model in NumPy, and how to train, score and sample it.
 
 :class:`CharLM` reads character ids and predicts, at every step, the next character: an
-embedding, stacked LSTM layers (:class:`dlcourse.numpy.rnn.LSTM`) and a linear read-out.
+embedding, stacked LSTM layers (:class:`dlcourse.numpy.lstm.LSTM`) and a linear read-out.
 :func:`train_char_lm` trains it by stateful truncated backpropagation through time on parallel
 streams of one text, for a number of steps or a wall-clock budget; :func:`evaluate_char_lm`
 scores held-out text in nats per character; :func:`generate` samples from it at a temperature.
@@ -12,18 +12,19 @@ Mirrored by :mod:`dlcourse.torch.charlm`.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from dlcourse import text as textlib
+from dlcourse.numpy import init as initialisers
 from dlcourse.numpy.layers import Dropout, Module, Parameter
 from dlcourse.numpy.losses import cross_entropy_backward, cross_entropy_forward, log_softmax
-from dlcourse.numpy.optim import Adam
-from dlcourse.numpy.rnn import LSTM, _uniform, clip_grad_norm
+from dlcourse.numpy.lstm import LSTM
+from dlcourse.numpy.optim import Adam, clip_grad_norm
+from dlcourse.results import LMHistory
+from dlcourse.text import cosine_lr
 from dlcourse.validation import check_positive, check_shape
 
 __all__ = [
@@ -71,8 +72,10 @@ class CharLM(Module):
         self.embedding = Parameter(rng.standard_normal((vocab_size, embedding_dim)).astype(np.float32))  # (V, E)
         self.layers = [LSTM(embedding_dim if k == 0 else hidden_size, hidden_size, rng) for k in range(num_layers)]
         bound = 1 / math.sqrt(hidden_size)
-        self.head_weight = Parameter(_uniform(rng, bound, (vocab_size, hidden_size)))  # (V, H), torch layout
-        self.head_bias = Parameter(_uniform(rng, bound, (vocab_size,)))
+        self.head_weight = Parameter(
+            initialisers.uniform(rng, bound, (vocab_size, hidden_size))
+        )  # (V, H), torch layout
+        self.head_bias = Parameter(initialisers.uniform(rng, bound, (vocab_size,)))
         self.drop = Dropout(dropout, np.random.default_rng(int(rng.integers(2**63))))
         self.cache: tuple | None = None
 
@@ -131,71 +134,34 @@ class CharLM(Module):
 # ---------------------------------------------------------------- training a character model
 
 
-@dataclass
-class LMHistory:
-    """What :func:`train_char_lm` did.
+class _Trainer:
+    """One update of a NumPy :class:`CharLM`: forward, the loss's backward pass by hand, clipping and
+    an Adam step (the :class:`dlcourse.text.LMTrainer` that :func:`train_char_lm` hands the shared loop)."""
 
-    Attributes:
-        steps: updates made.
-        train_loss: mean training loss (nats per character) of each logged stretch of steps.
-        logged_at: the step after which each entry of ``train_loss`` was taken.
-        lr: the learning rate at each logged step.
-        val_loss: validation loss at each entry of ``val_at`` (empty without validation ids).
-        val_at: the steps after which the model was evaluated.
-        seconds: wall-clock training time, without evaluation.
-        characters: training characters read (steps x batch x sequence length).
-        epochs: passes over the training text.
-    """
+    def __init__(self, model: CharLM, lr: float, clip: float) -> None:
+        self.model, self.clip, self.optimizer = model, clip, Adam(model.parameters(), lr=lr)
 
-    steps: int = 0
-    train_loss: list[float] = field(default_factory=list)
-    logged_at: list[int] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_at: list[int] = field(default_factory=list)
-    seconds: float = 0.0
-    characters: int = 0
-    epochs: float = 0.0
+    def streams(self, ids: np.ndarray, batch_size: int) -> np.ndarray:
+        return textlib.stream_batches(ids, batch_size)
 
+    def step(self, x: np.ndarray, y: np.ndarray, state: Any, lr: float) -> tuple[float, Any]:
+        self.optimizer.lr = lr
+        logits, state = self.model(x, state)  # the state is carried, the gradient stops at the chunk
+        loss, cache = cross_entropy_forward(logits.reshape(-1, self.model.vocab_size), y.reshape(-1))
+        self.optimizer.zero_grad()
+        self.model.backward(cross_entropy_backward(1.0, cache).reshape(logits.shape))
+        clip_grad_norm(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        return loss, state
 
-def cosine_lr(lr: float, fraction: float) -> float:
-    r"""Cosine decay from ``lr`` at ``fraction = 0`` to 0 at ``fraction = 1``:
-    :math:`\eta = \tfrac12 \eta_0 (1 + \cos \pi f)`, clipped to f in [0, 1].
+    def mean_loss(self, losses: list[float]) -> float:
+        return float(np.mean(losses))
 
-    With a time budget, ``fraction`` is the share of the budget used, so the rate reaches 0
-    when time runs out whatever the speed of the machine.
-    """
-    fraction = min(max(fraction, 0.0), 1.0)
-    return 0.5 * lr * (1 + math.cos(math.pi * fraction))
+    def evaluate(self, ids: np.ndarray) -> float:
+        return evaluate_char_lm(self.model, ids)
 
-
-def _check_training(steps: int | None, budget_s: float | None, ids: np.ndarray, batch_size: int, seq_len: int) -> None:
-    if steps is None and budget_s is None:
-        raise ValueError("give steps or budget_s (or both): training needs an end.")
-    for value, name in ((steps, "steps"), (budget_s, "budget_s")):
-        if value is not None:
-            check_positive(value, name)
-    check_positive(batch_size, "batch_size")
-    check_positive(seq_len, "seq_len")
-    if len(ids) < batch_size * (seq_len + 1):
-        raise ValueError(
-            f"train_ids is too short: {len(ids)} characters, expected at least batch_size * (seq_len + 1) = "
-            f"{batch_size * (seq_len + 1)}."
-        )
-
-
-def _schedule(step: int, steps: int | None, start: float, budget_s: float | None, step_s: float = 0.0) -> float:
-    """The share of training done: of the steps, or of the time budget, whichever is further.
-
-    ``step_s``, the last step's duration, counts as already spent, so that training stops
-    *before* a step that would end past the budget rather than just after it. (So with a
-    budget the learning rate of a step is the schedule's value at its expected end; with a
-    number of steps, at its start.)
-    """
-    done = step / steps if steps else 0.0
-    if budget_s:
-        done = max(done, (time.perf_counter() - start + step_s) / budget_s)
-    return done
+    def train(self) -> None:
+        self.model.train()
 
 
 def train_char_lm(
@@ -216,11 +182,11 @@ def train_char_lm(
 ) -> LMHistory:
     """Train a :class:`CharLM` by stateful truncated BPTT, with Adam, clipping and a cosine schedule.
 
-    The training text is cut into ``batch_size`` parallel streams, read in consecutive chunks
-    of ``seq_len`` characters; the hidden state is carried from one chunk to the next (its
-    gradient is not), so the model sees context beyond one chunk. Each pass over the text
-    starts at a random offset and from a zero state. The learning rate follows
-    :func:`cosine_lr` over the steps or the time budget, whichever runs out first.
+    The loop is :func:`dlcourse.text.train_language_model`, shared with the PyTorch tree: the
+    text is read as ``batch_size`` parallel streams in chunks of ``seq_len`` characters, the
+    hidden state is carried from chunk to chunk (its gradient is not), and the learning rate
+    follows :func:`cosine_lr` over the steps or the time budget. This tree's part is one update:
+    forward, backward by hand, :func:`dlcourse.numpy.optim.clip_grad_norm`, an Adam step.
 
     Args:
         model: the model; trained in place.
@@ -230,7 +196,7 @@ def train_char_lm(
         batch_size: parallel streams.
         seq_len: characters per chunk: how far back gradients reach.
         lr: Adam's peak learning rate.
-        clip: the largest gradient norm (see :func:`clip_grad_norm`).
+        clip: the largest gradient norm.
         val_ids: optional ids of validation text, evaluated with :func:`evaluate_char_lm`.
         eval_every: evaluate every that many steps (and always at the end).
         log_every: average the training loss over that many steps per entry.
@@ -240,57 +206,21 @@ def train_char_lm(
     Returns:
         The :class:`LMHistory`.
     """
-    train_ids = np.asarray(train_ids)
-    _check_training(steps, budget_s, train_ids, batch_size, seq_len)
-    rng = np.random.default_rng(seed)
-    optimizer = Adam(model.parameters(), lr=lr)
-    history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
-    stream_len = len(train_ids) // batch_size
-    chunks, state, window, step_s = iter(()), None, [], 0.0
-    bar = tqdm(total=steps or math.ceil(budget_s), desc="training", disable=not progress, unit="it" if steps else "s")
-    model.train()
-    while True:
-        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s, step_s)
-        if fraction >= 1:
-            break
-        try:
-            x, y = next(chunks)
-        except StopIteration:  # a new pass over the text: a new offset, a fresh state
-            offset = int(rng.integers(seq_len))
-            streams = textlib.stream_batches(train_ids[offset:], batch_size)
-            chunks, state = textlib.chunks(streams, seq_len), None
-            continue
-        step_start = time.perf_counter()
-        optimizer.lr = cosine_lr(lr, fraction)
-        logits, state = model(x, state)  # the state is carried, the gradient stops at the chunk
-        loss, cache = cross_entropy_forward(logits.reshape(-1, model.vocab_size), y.reshape(-1))
-        optimizer.zero_grad()
-        model.backward(cross_entropy_backward(1.0, cache).reshape(logits.shape))
-        clip_grad_norm(model.parameters(), clip)
-        optimizer.step()
-        step_s = time.perf_counter() - step_start  # the next step is assumed to take as long
-        history.steps += 1
-        history.characters += x.size
-        window.append(loss)
-        if len(window) == log_every:
-            history.train_loss.append(float(np.mean(window)))
-            history.logged_at.append(history.steps)
-            history.lr.append(optimizer.lr)
-            window = []
-        if val_ids is not None and eval_every and history.steps % eval_every == 0:
-            tick = time.perf_counter()
-            history.val_loss.append(evaluate_char_lm(model, val_ids))
-            history.val_at.append(history.steps)
-            model.train()
-            evaluation_s += time.perf_counter() - tick
-        bar.update(1 if steps else max(0, int(time.perf_counter() - start - evaluation_s) - bar.n))
-    bar.close()
-    history.seconds = time.perf_counter() - start - evaluation_s
-    history.epochs = history.characters / (stream_len * batch_size)
-    if val_ids is not None and (not history.val_at or history.val_at[-1] != history.steps):
-        history.val_loss.append(evaluate_char_lm(model, val_ids))
-        history.val_at.append(history.steps)
-    return history
+    check_positive(clip, "clip")
+    return textlib.train_language_model(
+        _Trainer(model, lr, clip),
+        train_ids,
+        steps=steps,
+        budget_s=budget_s,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        lr=lr,
+        val_ids=val_ids,
+        eval_every=eval_every,
+        log_every=log_every,
+        seed=seed,
+        progress=progress,
+    )
 
 
 def evaluate_char_lm(model: CharLM, ids: np.ndarray, batch_size: int = 64, seq_len: int = 200) -> float:

@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from dlcourse.numpy import init as initialisers
 from dlcourse.numpy.layers import Dropout, Linear, Module, Parameter, ReLU, Sequential
-from dlcourse.validation import as_float_array, check_shape
+from dlcourse.validation import as_float_array, as_pair, check_conv, check_pool_stride, check_shape
 
 __all__ = [
     "AvgPool2d",
@@ -61,14 +61,6 @@ def conv2d_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _check_conv(x, weight, bias, to_array) -> tuple:
-    x, weight, bias = to_array(x, "x"), to_array(weight, "weight"), to_array(bias, "bias")
-    check_shape(x, "x", (None, None, None, None))
-    check_shape(weight, "weight", (None, x.shape[1], None, None))
-    check_shape(bias, "bias", (weight.shape[0],))
-    return x, weight, bias
-
-
 def _pad(x: np.ndarray, padding: int) -> np.ndarray:
     if padding == 0:
         return x
@@ -90,7 +82,7 @@ def conv2d_naive_forward(
     Returns:
         out (N, F, OH, OW) and ``cache = (x, weight, stride, padding)``.
     """
-    x, weight, bias = _check_conv(x, weight, bias, as_float_array)
+    x, weight, bias = check_conv(x, weight, bias, as_float_array)
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -143,7 +135,7 @@ def conv2d_forward(
     Returns:
         out (N, F, OH, OW) and the cache for :func:`conv2d_backward`.
     """
-    x, weight, bias = _check_conv(x, weight, bias, as_float_array)
+    x, weight, bias = check_conv(x, weight, bias, as_float_array)
     n_batch, channels, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -187,14 +179,6 @@ def conv2d_backward(
     return dx, dweight, dout_cols.sum(axis=1)
 
 
-def _pool_stride(kernel: int, stride: int | None) -> int:
-    """The pooling stride (``kernel`` when None), after checking that both are positive integers."""
-    for name, value in (("kernel", kernel), ("stride", stride)):
-        if value is not None and not (isinstance(value, (int, np.integer)) and value >= 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(kernel if stride is None else stride)
-
-
 def _pool_fields(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     x = as_float_array(x, "x")
     check_shape(x, "x", (None, None, None, None))
@@ -214,7 +198,7 @@ def maxpool2d_forward(x: np.ndarray, kernel: int = 2, stride: int | None = None)
     Returns:
         out (N, C, OH, OW) and ``cache`` with the position of each maximum.
     """
-    stride = _pool_stride(kernel, stride)
+    stride = check_pool_stride(kernel, stride)
     fields = _pool_fields(x, kernel, stride)
     flat = fields.reshape(*fields.shape[:4], kernel * kernel)  # (N, C, OH, OW, K*K)
     where = flat.argmax(axis=-1)  # (N, C, OH, OW): first maximum, as PyTorch
@@ -240,7 +224,7 @@ def maxpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
 
 def avgpool2d_forward(x: np.ndarray, kernel: int = 2, stride: int | None = None) -> tuple[np.ndarray, tuple]:
     """Average pooling: the mean of each kernel x kernel window; shapes as :func:`maxpool2d_forward`."""
-    stride = _pool_stride(kernel, stride)
+    stride = check_pool_stride(kernel, stride)
     out = _pool_fields(x, kernel, stride).mean(axis=(-2, -1))
     return out, (np.shape(x), kernel, stride)
 
@@ -255,21 +239,6 @@ def avgpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
         for v in range(kernel):
             dx[:, :, u : u + stride * oh : stride, v : v + stride * ow : stride] += share
     return dx
-
-
-def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(np.atleast_1d(np.asarray(value, object)))
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
-        raise ValueError(f"{name} must be a positive integer or a pair of them, got {value!r}.")
-    return int(pair[0]), int(pair[1])
-
-
-def _he_kernels(in_channels: int, out_channels: int, kh: int, kw: int, rng: np.random.Generator) -> np.ndarray:
-    """He-normal kernels, drawn as a linear layer's (C*KH*KW, F) weight: each column is one kernel."""
-    fan_in = in_channels * kh * kw
-    return np.ascontiguousarray(initialisers.he_normal(fan_in, out_channels, rng).T).reshape(
-        out_channels, in_channels, kh, kw
-    )  # (F, C*KH*KW) -> (F, C, KH, KW)
 
 
 class Conv2d(Module):
@@ -296,11 +265,10 @@ class Conv2d(Module):
         stride: int = 1,
         padding: int = 0,
     ) -> None:
-        kh, kw = _pair(kernel_size, "kernel_size")
-        self.weight = Parameter(_he_kernels(in_channels, out_channels, kh, kw, rng))  # (F, C, KH, KW)
+        kh, kw = as_pair(kernel_size, "kernel_size")
+        self.weight = Parameter(initialisers.he_kernels(in_channels, out_channels, kh, kw, rng))  # (F, C, KH, KW)
         self.bias = Parameter(np.zeros(out_channels, dtype=np.float32))  # (F,)
         self.stride, self.padding = stride, padding
-        self.input_grad = True  # lenet() turns it off for the first layer
         self.cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -324,7 +292,7 @@ class MaxPool2d(Module):
     """
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
-        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
         self.cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -344,7 +312,7 @@ class AvgPool2d(Module):
     """
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
-        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
         self.cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -408,6 +376,4 @@ def lenet(
     layers += [Flatten(), Linear(previous * size * size, hidden, rng), ReLU()]
     layers += [Dropout(dropout, rng)] if dropout else []
     layers += [Linear(hidden, n_classes, rng)]
-    if isinstance(layers[0], Conv2d):
-        layers[0].input_grad = False  # nothing uses the gradient for the images
-    return Sequential(*layers)
+    return Sequential(*layers)  # which turns off the first layer's gradient for the images

@@ -28,7 +28,7 @@ from dlcourse.numpy import optim
 from dlcourse.rl import Batch, DQNConfig, epsilon_greedy
 from dlcourse.validation import as_float_array, check_shape
 
-__all__ = ["DQNAgent", "clip_grad_norm", "q_loss_backward", "q_loss_forward", "q_network", "td_target"]
+__all__ = ["DQNAgent", "q_loss_backward", "q_loss_forward", "q_network", "td_target"]
 
 LOSSES = ("huber", "mse")
 
@@ -149,30 +149,6 @@ def q_loss_backward(dout: float, cache: tuple) -> np.ndarray:
     return dq
 
 
-def clip_grad_norm(params: Sequence[L.Parameter], max_norm: float) -> float:
-    r"""Rescale the gradients in place so that their joint norm is at most ``max_norm``.
-
-    The norm is taken over all gradients together, :math:`\|g\| = \sqrt{\sum_p \sum_i g_{p,i}^2}`;
-    when it exceeds ``max_norm`` every gradient is multiplied by ``max_norm / (||g|| + 1e-6)``,
-    which keeps the direction of the step and caps its size (as ``torch.nn.utils.clip_grad_norm_``).
-    One unlucky minibatch then cannot throw the network far off.
-
-    Args:
-        params: the parameters; those without a gradient are skipped.
-        max_norm: the largest norm allowed.
-
-    Returns:
-        The norm before clipping.
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
-    scale = max_norm / (norm + 1e-6)
-    if scale < 1:
-        for g in grads:
-            g *= scale
-    return norm
-
-
 class DQNAgent:
     """A DQN agent: online Q-network, target network, Adam, epsilon-greedy actions.
 
@@ -230,7 +206,7 @@ class DQNAgent:
         self.optimizer.zero_grad()
         self.q.backward(q_loss_backward(1.0, cache))
         if cfg.max_grad_norm is not None:
-            clip_grad_norm(self.q.parameters(), cfg.max_grad_norm)
+            optim.clip_grad_norm(self.q.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
         return loss
 

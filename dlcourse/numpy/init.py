@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["he_normal", "xavier_uniform", "zeros"]
+__all__ = ["he_kernels", "he_normal", "uniform", "xavier_uniform", "zeros"]
 
 
 def zeros(fan_in: int, fan_out: int, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -34,3 +34,17 @@ def xavier_uniform(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.nd
 def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
     r"""He/Kaiming normal: :math:`N(0, 2 / n_{in})`; (fan_in, fan_out), float32."""
     return (rng.standard_normal(size=(fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+
+def he_kernels(in_channels: int, out_channels: int, kh: int, kw: int, rng: np.random.Generator) -> np.ndarray:
+    """He-normal kernels, drawn as a linear layer's (C*KH*KW, F) weight: each column is one kernel."""
+    fan_in = in_channels * kh * kw
+    return np.ascontiguousarray(he_normal(fan_in, out_channels, rng).T).reshape(
+        out_channels, in_channels, kh, kw
+    )  # (F, C*KH*KW) -> (F, C, KH, KW)
+
+
+def uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...]) -> np.ndarray:
+    r""":math:`U(-b, b)` of any shape, float32: PyTorch's default for recurrent layers and their heads,
+    with :math:`b = 1/\sqrt{H}`."""
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)

@@ -99,9 +99,16 @@ class Parameter:
 
 
 class Module:
-    """Base class: parameters, gradients, train/eval mode, and ``__call__ = forward``."""
+    """Base class: parameters, gradients, train/eval mode, and ``__call__ = forward``.
+
+    ``input_grad``: whether ``backward`` computes the gradient for the layer's input. True by
+    default; :class:`Sequential` turns it off for its first layer, whose input is the data, which
+    nothing differentiates. Layers whose input gradient is a costly product (:class:`Linear`,
+    :class:`dlcourse.numpy.conv.Conv2d`) then skip it and return None.
+    """
 
     training: bool = True
+    input_grad: bool = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -167,7 +174,6 @@ class Linear(Module):
             raise ValueError(f"init must be one of {sorted(draw)}, got {init!r}.")
         self.weight = Parameter(draw[init](in_features, out_features, rng))  # (D_in, D_out)
         self.bias = Parameter(np.zeros(out_features, dtype=np.float32))  # (D_out,)
-        self.input_grad = True  # Sequential turns it off for its first layer
         self.cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -246,12 +252,13 @@ class Dropout(Module):
 class Sequential(Module):
     """Layers applied in order; ``backward`` runs them in reverse.
 
-    The first layer does not compute a gradient for the network's input, which nothing uses.
+    The first layer does not compute a gradient for the network's input, which nothing uses
+    (its ``input_grad`` is turned off, whatever its type).
     """
 
     def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
-        if self.layers and isinstance(self.layers[0], Linear):
+        if self.layers:
             self.layers[0].input_grad = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:

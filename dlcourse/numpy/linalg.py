@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcourse.validation import as_float_array, check_shape
+from dlcourse.validation import as_float_array, check_matmul
 
 __all__ = ["matmul", "matmul_flops", "matmul_naive"]
 
@@ -19,13 +19,6 @@ __all__ = ["matmul", "matmul_flops", "matmul_naive"]
 def matmul_flops(n: int, k: int, m: int) -> int:
     """Floating-point operations of an (n, k) @ (k, m) product: one multiply and one add per term."""
     return 2 * n * k * m
-
-
-def _check_pair(a, b, to_array) -> tuple:
-    a, b = to_array(a, "a"), to_array(b, "b")
-    check_shape(a, "a", (None, None))
-    check_shape(b, "b", (a.shape[1], None))
-    return a, b
 
 
 def matmul_naive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,7 +31,7 @@ def matmul_naive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns:
         (n, m), float64.
     """
-    a, b = _check_pair(a, b, as_float_array)
+    a, b = check_matmul(a, b, as_float_array)
     n, k = a.shape
     m = b.shape[1]
     rows, cols = a.tolist(), b.T.tolist()  # Python floats; cols[j] is column j of b
@@ -62,5 +55,5 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Returns:
         (n, m), in the common dtype of ``a`` and ``b``.
     """
-    a, b = _check_pair(a, b, as_float_array)
+    a, b = check_matmul(a, b, as_float_array)
     return a @ b

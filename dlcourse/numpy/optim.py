@@ -11,11 +11,16 @@ matches its ``torch.optim`` counterpart update for update; ``tests/test_optim.py
 Hyperparameters are constructor arguments; optimiser state (velocities, moments) lives in
 separate arrays, one per parameter.
 
+Gradient clipping (:func:`clip_grad_norm`) lives here too: it changes the gradients just before
+a step, the same way in every model that uses it (the recurrent networks of chapter 8 and DQN in
+chapter 9).
+
 Mirrored by :mod:`dlcourse.torch.optim`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,7 +28,7 @@ import numpy as np
 from dlcourse.numpy.layers import Parameter
 from dlcourse.validation import check_positive
 
-__all__ = ["SGD", "Adam", "Momentum", "Optimizer"]
+__all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
 
 class Optimizer:
@@ -127,3 +132,29 @@ class Adam(Optimizer):
             v += (1 - b2) * g * g
             denom = np.sqrt(v) / np.sqrt(correction2) + self.eps
             p.data -= (self.lr / correction1) * m / denom
+
+
+def clip_grad_norm(params: Sequence[Parameter], max_norm: float) -> float:
+    r"""Rescale the gradients in place so that their joint norm is at most ``max_norm``.
+
+    The norm is taken over all gradients together, :math:`\|g\| = \sqrt{\sum_p \|g_p\|^2}`.
+    If it exceeds ``max_norm``, every gradient is multiplied by
+    :math:`\text{max\_norm} / (\|g\| + 10^{-6})`: the direction of the step is kept and only
+    its length is capped, so one unlucky minibatch cannot throw the weights far off. The same
+    contract as ``torch.nn.utils.clip_grad_norm_`` (and :func:`dlcourse.torch.optim.clip_grad_norm`).
+
+    Args:
+        params: parameters whose ``grad`` to clip (those without one are skipped).
+        max_norm: the largest norm allowed, > 0.
+
+    Returns:
+        The total norm before clipping (0.0 when no parameter has a gradient).
+    """
+    check_positive(max_norm, "max_norm")
+    grads = [p.grad for p in params if p.grad is not None]
+    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for g in grads:
+            g *= scale
+    return total

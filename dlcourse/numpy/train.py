@@ -6,32 +6,16 @@ NumPy generator), same history, so two runs from the same weights can be compare
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from tqdm.auto import tqdm
 
 from dlcourse.numpy.layers import Module
 from dlcourse.numpy.losses import cross_entropy_backward, cross_entropy_forward
 from dlcourse.numpy.optim import Optimizer
+from dlcourse.results import History
 from dlcourse.validation import as_float_array, check_shape
 
 __all__ = ["History", "accuracy", "fit", "predict"]
-
-
-@dataclass
-class History:
-    """Per-epoch metrics of a training run.
-
-    Attributes:
-        train_loss: the mean minibatch loss of each epoch.
-        val_loss: the loss on the validation set after each epoch (empty without one).
-        val_acc: the accuracy on the validation set after each epoch.
-    """
-
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
 
 
 def predict(model: Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -16,6 +16,7 @@ __all__ = [
     "layers",
     "linalg",
     "losses",
+    "lstm",
     "optim",
     "perceptron",
     "rnn",

@@ -9,18 +9,19 @@ functions step for step and run on the model's device.
 from __future__ import annotations
 
 import math
-import time
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from dlcourse import text as textlib
-from dlcourse.numpy.charlm import LMHistory, _check_training, _schedule, cosine_lr
-from dlcourse.numpy.rnn import _uniform
+from dlcourse.device import synchronize
+from dlcourse.results import LMHistory
+from dlcourse.text import cosine_lr
+from dlcourse.torch import init as initialisers
 from dlcourse.torch.layers import Dropout
-from dlcourse.torch.rnn import clip_grad_norm
+from dlcourse.torch.optim import clip_grad_norm
 from dlcourse.validation import check_positive, check_shape
 
 __all__ = [
@@ -67,7 +68,9 @@ class CharLM(torch.nn.Module):
         self.lstm = torch.nn.LSTM(embedding_dim, hidden_size, num_layers)
         self.head = torch.nn.Linear(hidden_size, vocab_size)
         bound = 1 / math.sqrt(hidden_size)
-        draws = [("embedding.weight", rng.standard_normal((vocab_size, embedding_dim)).astype(np.float32))]
+        draws = [
+            ("embedding.weight", torch.from_numpy(rng.standard_normal((vocab_size, embedding_dim)).astype(np.float32)))
+        ]
         for k in range(num_layers):
             fan_in = embedding_dim if k == 0 else hidden_size
             for name, shape in (
@@ -76,12 +79,12 @@ class CharLM(torch.nn.Module):
                 ("bias_ih", (4 * hidden_size,)),
                 ("bias_hh", (4 * hidden_size,)),
             ):
-                draws.append((f"lstm.{name}_l{k}", _uniform(rng, bound, shape)))
+                draws.append((f"lstm.{name}_l{k}", initialisers.uniform(rng, bound, shape)))
         draws += [
-            ("head.weight", _uniform(rng, bound, (vocab_size, hidden_size))),
-            ("head.bias", _uniform(rng, bound, (vocab_size,))),
+            ("head.weight", initialisers.uniform(rng, bound, (vocab_size, hidden_size))),
+            ("head.bias", initialisers.uniform(rng, bound, (vocab_size,))),
         ]
-        self.load_state_dict({name: torch.from_numpy(value) for name, value in draws})
+        self.load_state_dict(dict(draws))
         self.drop = Dropout(dropout, np.random.default_rng(int(rng.integers(2**63))))
 
     def forward(
@@ -93,6 +96,42 @@ class CharLM(torch.nn.Module):
 
 
 # ---------------------------------------------------------------- training a character model
+
+
+class _Trainer:
+    """One update of a PyTorch :class:`CharLM`: forward, autograd, clipping and a ``torch.optim.Adam``
+    step, on the model's device (the :class:`dlcourse.text.LMTrainer` of :func:`train_char_lm`)."""
+
+    def __init__(self, model: CharLM, lr: float, clip: float, timed: bool) -> None:
+        self.model, self.clip, self.timed = model, clip, timed
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        self.device = next(model.parameters()).device
+
+    def streams(self, ids: np.ndarray, batch_size: int) -> torch.Tensor:
+        return torch.from_numpy(textlib.stream_batches(ids, batch_size)).to(self.device)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, state: Any, lr: float) -> tuple[torch.Tensor, Any]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        logits, state = self.model(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, self.model.vocab_size), y.reshape(-1))
+        self.optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm(list(self.model.parameters()), self.clip)
+        self.optimizer.step()
+        if self.timed:  # under a time budget a step must have ended when it is timed (a GPU runs ahead)
+            synchronize(self.device)
+        # the loss stays a tensor (reading it would make a GPU wait); the state keeps its values, not its history
+        return loss.detach(), tuple(s.detach() for s in state)
+
+    def mean_loss(self, losses: list[torch.Tensor]) -> float:
+        return float(torch.stack(losses).mean())
+
+    def evaluate(self, ids: np.ndarray) -> float:
+        return evaluate_char_lm(self.model, ids)
+
+    def train(self) -> None:
+        self.model.train()
 
 
 def train_char_lm(
@@ -113,64 +152,26 @@ def train_char_lm(
 ) -> LMHistory:
     """Train a :class:`CharLM` by stateful truncated BPTT; arguments and schedule as the NumPy version.
 
-    Runs on the model's device; ``torch.optim.Adam`` updates, :func:`clip_grad_norm` clips.
-    The carried state is detached between chunks, so gradients stop at the chunk boundary.
+    The loop is :func:`dlcourse.text.train_language_model`, shared with the NumPy tree. This tree's
+    part is one update on the model's device: ``torch.optim.Adam`` updates,
+    :func:`dlcourse.torch.optim.clip_grad_norm` clips, and the carried state is detached between
+    chunks, so gradients stop at the chunk boundary.
     """
-    train_ids = np.asarray(train_ids)
-    _check_training(steps, budget_s, train_ids, batch_size, seq_len)
-    device = next(model.parameters()).device
-    rng = np.random.default_rng(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
-    stream_len = len(train_ids) // batch_size
-    chunks, state, window, step_s = iter(()), None, [], 0.0
-    bar = tqdm(total=steps or math.ceil(budget_s), desc="training", disable=not progress, unit="it" if steps else "s")
-    model.train()
-    while True:
-        fraction = _schedule(history.steps, steps, start + evaluation_s, budget_s, step_s)
-        if fraction >= 1:
-            break
-        try:
-            x, y = next(chunks)
-        except StopIteration:  # a new pass over the text: a new offset, a fresh state
-            offset = int(rng.integers(seq_len))
-            streams = torch.from_numpy(textlib.stream_batches(train_ids[offset:], batch_size)).to(device)
-            chunks, state = textlib.chunks(streams, seq_len), None
-            continue
-        step_start = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(lr, fraction)
-        if state is not None:
-            state = tuple(s.detach() for s in state)  # keep the state, drop its history
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), y.reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        clip_grad_norm(list(model.parameters()), clip)
-        optimizer.step()
-        step_s = time.perf_counter() - step_start  # the next step is assumed to take as long
-        history.steps += 1
-        history.characters += x.numel()
-        window.append(loss.detach())
-        if len(window) == log_every:
-            history.train_loss.append(float(torch.stack(window).mean()))
-            history.logged_at.append(history.steps)
-            history.lr.append(optimizer.param_groups[0]["lr"])
-            window = []
-        if val_ids is not None and eval_every and history.steps % eval_every == 0:
-            tick = time.perf_counter()
-            history.val_loss.append(evaluate_char_lm(model, val_ids))
-            history.val_at.append(history.steps)
-            model.train()
-            evaluation_s += time.perf_counter() - tick
-        bar.update(1 if steps else max(0, int(time.perf_counter() - start - evaluation_s) - bar.n))
-    bar.close()
-    history.seconds = time.perf_counter() - start - evaluation_s
-    history.epochs = history.characters / (stream_len * batch_size)
-    if val_ids is not None and (not history.val_at or history.val_at[-1] != history.steps):
-        history.val_loss.append(evaluate_char_lm(model, val_ids))
-        history.val_at.append(history.steps)
-    return history
+    check_positive(clip, "clip")
+    return textlib.train_language_model(
+        _Trainer(model, lr, clip, timed=budget_s is not None),
+        train_ids,
+        steps=steps,
+        budget_s=budget_s,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        lr=lr,
+        val_ids=val_ids,
+        eval_every=eval_every,
+        log_every=log_every,
+        seed=seed,
+        progress=progress,
+    )
 
 
 @torch.no_grad()

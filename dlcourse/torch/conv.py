@@ -17,9 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dlcourse.numpy.conv import _check_conv, _he_kernels, _pair, _pool_stride, conv2d_output_size
+from dlcourse.numpy.conv import conv2d_output_size
+from dlcourse.torch import init as initialisers
 from dlcourse.torch.layers import Dropout, Linear, ReLU, Sequential
-from dlcourse.validation import as_float_tensor, check_shape
+from dlcourse.validation import as_float_tensor, as_pair, check_conv, check_pool_stride, check_shape
 
 __all__ = [
     "AvgPool2d",
@@ -58,7 +59,7 @@ def conv2d_naive_forward(
     Returns:
         out (N, F, OH, OW) and ``cache = (x, weight, stride, padding)``.
     """
-    x, weight, bias = _check_conv(x, weight, bias, as_float_tensor)
+    x, weight, bias = check_conv(x, weight, bias, as_float_tensor)
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -110,7 +111,7 @@ def conv2d_forward(
     Returns:
         out (N, F, OH, OW) and the cache for :func:`conv2d_backward`.
     """
-    x, weight, bias = _check_conv(x, weight, bias, as_float_tensor)
+    x, weight, bias = check_conv(x, weight, bias, as_float_tensor)
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -153,7 +154,7 @@ def _pool_fields(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
 
 def maxpool2d_forward(x: torch.Tensor, kernel: int = 2, stride: int | None = None) -> tuple[torch.Tensor, tuple]:
     """Max pooling (stride defaults to kernel): out (N, C, OH, OW) and the position of each maximum."""
-    stride = _pool_stride(kernel, stride)
+    stride = check_pool_stride(kernel, stride)
     fields = _pool_fields(x, kernel, stride)
     out, where = fields.reshape(*fields.shape[:4], kernel * kernel).max(dim=-1)  # first maximum
     return out, (tuple(x.shape), where, kernel, stride)
@@ -174,7 +175,7 @@ def maxpool2d_backward(dout: torch.Tensor, cache: tuple) -> torch.Tensor:
 
 def avgpool2d_forward(x: torch.Tensor, kernel: int = 2, stride: int | None = None) -> tuple[torch.Tensor, tuple]:
     """Average pooling: the mean of each window; out (N, C, OH, OW)."""
-    stride = _pool_stride(kernel, stride)
+    stride = check_pool_stride(kernel, stride)
     return _pool_fields(x, kernel, stride).mean(dim=(-2, -1)), (tuple(x.shape), kernel, stride)
 
 
@@ -212,9 +213,10 @@ class Conv2d(torch.nn.Module):
         padding: int = 0,
     ) -> None:
         super().__init__()
-        kh, kw = _pair(kernel_size, "kernel_size")
-        kernels = _he_kernels(in_channels, out_channels, kh, kw, rng)
-        self.weight = torch.nn.Parameter(torch.from_numpy(kernels))  # (F, C, KH, KW)
+        kh, kw = as_pair(kernel_size, "kernel_size")
+        self.weight = torch.nn.Parameter(
+            initialisers.he_kernels(in_channels, out_channels, kh, kw, rng)
+        )  # (F, C, KH, KW)
         self.bias = torch.nn.Parameter(torch.zeros(out_channels))  # (F,)
         self.stride, self.padding = stride, padding
 
@@ -228,7 +230,7 @@ class MaxPool2d(torch.nn.Module):
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(x, self.kernel_size, self.stride)
@@ -239,7 +241,7 @@ class AvgPool2d(torch.nn.Module):
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, _pool_stride(kernel_size, stride)
+        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride)

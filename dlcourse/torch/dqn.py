@@ -18,9 +18,10 @@ import torch
 from dlcourse.device import get_device
 from dlcourse.rl import Batch, DQNConfig, epsilon_greedy
 from dlcourse.torch import layers as L
+from dlcourse.torch.optim import clip_grad_norm
 from dlcourse.validation import as_float_tensor, check_shape
 
-__all__ = ["DQNAgent", "clip_grad_norm", "q_loss_backward", "q_loss_forward", "q_network", "td_target"]
+__all__ = ["DQNAgent", "q_loss_backward", "q_loss_forward", "q_network", "td_target"]
 
 LOSSES = ("huber", "mse")
 
@@ -95,22 +96,6 @@ def q_loss_backward(dout: float, cache: tuple) -> torch.Tensor:
     dq = torch.zeros(shape, dtype=diff.dtype, device=diff.device)  # (N, A)
     dq[torch.arange(n, device=diff.device), actions] = slope * (float(dout) / max(n, 1))
     return dq
-
-
-@torch.no_grad()
-def clip_grad_norm(params: Sequence[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
-    """Rescale the gradients in place so that their joint norm is at most ``max_norm``.
-
-    Written out as in the NumPy tree; ``torch.nn.utils.clip_grad_norm_`` does the same. Returns
-    the norm before clipping as a 0-dim tensor on the gradients' device (the NumPy tree: a float),
-    so that a GPU need not stop and report it after every step.
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.sqrt(sum((g * g).sum() for g in grads))
-    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)  # stays on the device: no wait for the GPU
-    for g in grads:
-        g.mul_(scale)
-    return norm
 
 
 class DQNAgent:

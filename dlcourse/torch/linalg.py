@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import torch
 
-from dlcourse.numpy.linalg import _check_pair, matmul_flops
-from dlcourse.validation import as_float_tensor
+from dlcourse.numpy.linalg import matmul_flops
+from dlcourse.validation import as_float_tensor, check_matmul
 
 __all__ = ["matmul", "matmul_flops", "matmul_naive"]
 
 
 def matmul_naive(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Three nested Python loops over tensor elements; (n, k) @ (k, m) -> (n, m)."""
-    a, b = _check_pair(a, b, as_float_tensor)
+    a, b = check_matmul(a, b, as_float_tensor)
     n, k = a.shape
     m = b.shape[1]
     out = torch.zeros(n, m, dtype=torch.promote_types(a.dtype, b.dtype), device=a.device)
@@ -31,5 +31,5 @@ def matmul_naive(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b`` on the device of the inputs; (n, k) @ (k, m) -> (n, m)."""
-    a, b = _check_pair(a, b, as_float_tensor)
+    a, b = check_matmul(a, b, as_float_tensor)
     return a @ b

@@ -1,7 +1,8 @@
 r"""Optimisers in PyTorch, mirroring :mod:`dlcourse.numpy.optim`.
 
 Written by hand with tensor operations on ``param.grad`` (inside ``torch.no_grad()``), so
-the update rules can be read and checked against ``torch.optim`` step for step.
+the update rules can be read and checked against ``torch.optim`` step for step;
+:func:`clip_grad_norm` against ``torch.nn.utils.clip_grad_norm_``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 
 from dlcourse.validation import check_positive
 
-__all__ = ["SGD", "Adam", "Momentum", "Optimizer"]
+__all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
 
 class Optimizer:
@@ -95,3 +96,23 @@ class Adam(Optimizer):
             v.mul_(b2).add_((1 - b2) * g * g)
             denom = v.sqrt() / correction2**0.5 + self.eps
             p -= (self.lr / correction1) * m / denom
+
+
+@torch.no_grad()
+def clip_grad_norm(params: Sequence[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """Rescale the gradients in place so that their joint norm is at most ``max_norm``.
+
+    The rule of :func:`dlcourse.numpy.optim.clip_grad_norm`, written from tensor primitives, with the
+    contract of ``torch.nn.utils.clip_grad_norm_``: ``max_norm`` must be > 0, and the total norm
+    before clipping is returned as a 0-dim tensor on the gradients' device (0 when no parameter has
+    a gradient), so that a GPU need not stop and report it after every step; ``float()`` reads it.
+    """
+    check_positive(max_norm, "max_norm")
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)  # stays on the device: no wait for the GPU
+    for g in grads:
+        g.mul_(scale)
+    return total

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from dlcourse.numpy.train import History
+from dlcourse.results import History
 from dlcourse.validation import as_float_tensor, check_shape
 
 __all__ = ["History", "accuracy", "fit", "predict"]
