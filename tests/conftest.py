@@ -1,4 +1,5 @@
-"""Shared test settings: hypothesis profiles and the op table used across test files."""
+"""Shared test settings: the hypothesis profiles (more examples in CI). Shared gradient checks live in
+tests/helpers.py, the shared exercise tests in tests/exercise_suite.py."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from types import ModuleType
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -27,6 +30,25 @@ garbage = st.one_of(
     st.just(lambda *a: np.ones((7, 7, 7))),
     st.just(lambda: 0),  # wrong arity
 )
+
+
+def discover(*modules: ModuleType) -> list[tuple]:
+    """Every (``check_X``, ``solution_X``) pair that the chapters' exercise modules define, for
+    checkers that take one answer (a function or a value; a solution of no arguments is called for
+    its value). A checker of several answers (chapter
+    2's ``check_and_gate(weights, bias)``) is tested by its chapter's own module."""
+    pairs = []
+    for module in modules:
+        for name, checker in sorted(vars(module).items()):
+            if not (name.startswith("check_") and callable(checker) and checker.__module__ == module.__name__):
+                continue
+            solution_name = "solution_" + name.removeprefix("check_")
+            if hasattr(module, solution_name) and len(inspect.signature(checker).parameters) == 1:
+                solution = getattr(module, solution_name)
+                if callable(solution) and not inspect.signature(solution).parameters:
+                    solution = solution()  # the answer is a number the solution computes (5.2's count)
+                pairs.append((checker, solution))
+    return pairs
 
 
 def standard_tests(solutions: list, wrong: list, checkers: list) -> tuple:

@@ -15,9 +15,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlcourse.gradcheck import numerical_gradient, relative_error
+from dlcourse.gradcheck import relative_error
 from dlcourse.numpy import activations as npa
 from dlcourse.torch import activations as tha
+
+from .helpers import assert_backward, assert_twins
 
 # name -> the torch reference for the forward pass.
 OPS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
@@ -48,17 +50,16 @@ def test_forward_matches_torch(name, x):
 def test_backward_matches_autograd(name, x, seed):
     dout = np.random.default_rng(seed).normal(size=x.shape)
     _, cache = getattr(npa, f"{name}_forward")(x)
-    ours = getattr(npa, f"{name}_backward")(dout, cache)
-
-    xt = torch.from_numpy(x).requires_grad_()
-    OPS[name](xt).backward(torch.from_numpy(dout))
     _, tcache = getattr(tha, f"{name}_forward")(torch.from_numpy(x))
-    twin = getattr(tha, f"{name}_backward")(torch.from_numpy(dout), tcache)
 
     # 1 - y**2 and y(1 - y) cancel where the curve saturates: compare with an absolute floor
     # at a few ulps of 1 (gradients there are ~1e-8 and rounding differs in the last bits).
-    np.testing.assert_allclose(ours, xt.grad.numpy(), rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(twin.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    # The NumPy backward, then the PyTorch tree's hand-written one, against autograd of torch's own op.
+    numpy_backward = lambda g: getattr(npa, f"{name}_backward")(g, cache)  # noqa: E731
+    assert_twins(getattr(npa, name), OPS[name], x, numpy_backward=numpy_backward, upstream=dout)
+    twin = lambda v: getattr(tha, name)(torch.from_numpy(v)).numpy()  # noqa: E731
+    twin_backward = lambda g: getattr(tha, f"{name}_backward")(torch.from_numpy(g), tcache).numpy()  # noqa: E731
+    assert_twins(twin, OPS[name], x, numpy_backward=twin_backward, upstream=dout)
 
 
 @pytest.mark.parametrize("name", OPS)
@@ -70,12 +71,10 @@ def test_backward_matches_finite_differences(name, x, seed):
     if name == "relu":
         x = np.where(np.abs(x) < 1e-3, 0.5, x)  # the kink at 0 has no derivative
     g = np.random.default_rng(seed).normal(size=x.shape)  # upstream gradient
-    forward = getattr(npa, name)
-    numeric = numerical_gradient(lambda v: float(np.sum(forward(v) * g)), x)
     _, cache = getattr(npa, f"{name}_forward")(x)
     analytic = getattr(npa, f"{name}_backward")(g, cache)
     # centred differences in float64: error ~ eps**2 plus rounding ~ 1e-16 / eps
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+    (numeric,) = assert_backward(getattr(npa, name), lambda _: analytic, x, upstream=g, rtol=1e-6, atol=1e-8)
     assert relative_error(analytic, numeric) < 1e-3
 
 

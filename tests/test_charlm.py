@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from dlcourse import text as textlib
-from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import charlm as npl
 from dlcourse.numpy import optim as npo
 from dlcourse.torch import charlm as thl
+
+from .helpers import assert_parameter_gradients
 
 
 def _toy_text(n: int = 3000, seed: int = 0) -> np.ndarray:
@@ -48,15 +49,7 @@ def test_char_lm_backward_matches_finite_differences():
     model.zero_grad()
     model(ids)
     model.backward(g)
-    for name, p in model.named_parameters():
-
-        def loss(value, p=p):
-            saved, p.data = p.data, value
-            out = float(np.sum(model(ids)[0] * g))
-            p.data = saved
-            return out
-
-        np.testing.assert_allclose(p.grad, numerical_gradient(loss, p.data), rtol=1e-6, atol=1e-9, err_msg=name)
+    assert_parameter_gradients(model.named_parameters(), lambda: np.sum(model(ids)[0] * g), rtol=1e-6, atol=1e-9)
 
 
 def test_one_training_step_numpy_equals_torch_from_identical_weights():

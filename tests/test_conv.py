@@ -10,11 +10,12 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import conv as npc
 from dlcourse.numpy import losses
 from dlcourse.numpy import optim as npo
 from dlcourse.torch import conv as thc
+
+from .helpers import assert_backward, assert_parameter_gradients
 
 
 @st.composite
@@ -64,13 +65,17 @@ def test_conv_backward_matches_finite_differences(version, stride, padding):
     out, cache = forward(x, weight, bias, stride, padding)
     g = rng.normal(size=out.shape)
     dx, dw, db = backward(g, cache)
-
-    def loss(x_, w_, b_):
-        return float(np.sum(forward(x_, w_, b_, stride, padding)[0] * g))
-
-    np.testing.assert_allclose(dx, numerical_gradient(lambda v: loss(v, weight, bias), x), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(dw, numerical_gradient(lambda v: loss(x, v, bias), weight), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(db, numerical_gradient(lambda v: loss(x, weight, v), bias), rtol=1e-6, atol=1e-8)
+    assert_backward(
+        lambda x_, w_, b_: forward(x_, w_, b_, stride, padding),
+        lambda _: (dx, dw, db),
+        x,
+        weight,
+        bias,
+        upstream=g,
+        rtol=1e-6,
+        atol=1e-8,
+        names=["dx", "dweight", "dbias"],
+    )
 
 
 POOLS = {
@@ -96,8 +101,9 @@ def test_pooling_matches_torch_and_finite_differences(pool, kernel, stride):
     tout, tcache = th_fwd(torch.tensor(x), kernel, stride)
     np.testing.assert_allclose(tout.numpy(), reference.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(th_bwd(torch.tensor(g), tcache).numpy(), xt.grad.numpy(), rtol=1e-12)
-    numeric = numerical_gradient(lambda v: float(np.sum(np_fwd(v, kernel, stride)[0] * g)), x)
-    np.testing.assert_allclose(np_bwd(g, cache), numeric, rtol=1e-6, atol=1e-8)
+    assert_backward(
+        lambda v: np_fwd(v, kernel, stride), lambda g_: np_bwd(g_, cache), x, upstream=g, rtol=1e-6, atol=1e-8
+    )
 
 
 def test_output_size_formula_and_errors():
@@ -256,17 +262,8 @@ def test_lenet_gradients_match_finite_differences():
     net.zero_grad()
     dx = net.backward(losses.cross_entropy_backward(1.0, cache))
 
-    def loss_with(p, value):
-        saved, p.data = p.data, value
-        out = losses.cross_entropy(net(x), y)
-        p.data = saved
-        return out
-
-    for _, p in net.named_parameters():
-        numeric = numerical_gradient(lambda v, p=p: loss_with(p, v), p.data)
-        np.testing.assert_allclose(p.grad, numeric, rtol=1e-5, atol=1e-9)
-    numeric = numerical_gradient(lambda v: losses.cross_entropy(net(v), y), x)
-    np.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-9)
+    assert_parameter_gradients(net.named_parameters(), lambda: losses.cross_entropy(net(x), y), rtol=1e-5, atol=1e-9)
+    assert_backward(lambda v: losses.cross_entropy(net(v), y), lambda _: dx, x, upstream=1.0, rtol=1e-5, atol=1e-9)
 
 
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])

@@ -11,15 +11,9 @@ from hypothesis import strategies as st
 from dlcourse.exercises import ch03
 from dlcourse.numpy import losses
 
-from .exercise_suite import raises_boom, standard_tests
+from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = [
-    (ch03.check_mse, ch03.solution_mse),
-    (ch03.check_softmax, ch03.solution_softmax),
-    (ch03.check_one_hot, ch03.solution_one_hot),
-    (ch03.check_cross_entropy, ch03.solution_cross_entropy),
-    (ch03.check_dlogits, ch03.solution_dlogits),
-]
+SOLUTIONS = discover(ch03)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 

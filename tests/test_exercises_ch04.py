@@ -11,15 +11,9 @@ from hypothesis import given
 
 from dlcourse.exercises import ch04
 
-from .exercise_suite import garbage, raises_boom, standard_tests
+from .exercise_suite import discover, garbage, raises_boom, standard_tests
 
-SOLUTIONS = [
-    (ch04.check_gradient, ch04.solution_gradient),
-    (ch04.check_gd_step, ch04.solution_gd_step),
-    (ch04.check_run_gd, ch04.solution_run_gd),
-    (ch04.check_updates_per_epoch, ch04.solution_updates_per_epoch),
-    (ch04.check_line_gradient, ch04.solution_line_gradient),
-]
+SOLUTIONS = discover(ch04)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 

@@ -8,15 +8,10 @@ from dlcourse.exercises import ch05
 from dlcourse.numpy import activations
 from dlcourse.numpy import layers as L
 
-from .exercise_suite import raises_boom, standard_tests
+from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = [
-    (ch05.check_weight_shape, ch05.solution_weight_shape),
-    (ch05.check_linear_forward, ch05.solution_linear_forward),
-    (ch05.check_linear_backward, ch05.solution_linear_backward),
-    (ch05.check_sigmoid_chain, ch05.solution_sigmoid_chain),
-]
-CHECKERS = [checker for checker, _ in SOLUTIONS] + [ch05.check_count_parameters]
+SOLUTIONS = discover(ch05)  # every check_X with its solution_X (tests/exercise_suite.py)
+CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 
 def test_count_parameters_solution_passes():

@@ -7,15 +7,9 @@ import pytest
 
 from dlcourse.exercises import ch06
 
-from .exercise_suite import raises_boom, standard_tests
+from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = [
-    (ch06.check_he_std, ch06.solution_he_std),
-    (ch06.check_momentum_step, ch06.solution_momentum_step),
-    (ch06.check_adam_bias_correction, ch06.solution_adam_bias_correction),
-    (ch06.check_dropout_scale, ch06.solution_dropout_scale),
-    (ch06.check_best_epoch, ch06.solution_best_epoch),
-]
+SOLUTIONS = discover(ch06)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 

@@ -9,15 +9,9 @@ import torch.nn.functional as F
 from dlcourse.exercises import ch07
 from dlcourse.numpy import conv as npc
 
-from .exercise_suite import raises_boom, standard_tests
+from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = [
-    (ch07.check_output_size, ch07.solution_output_size),
-    (ch07.check_conv2d_single, ch07.solution_conv2d_single),
-    (ch07.check_maxpool_backward, ch07.solution_maxpool_backward),
-    (ch07.check_conv_params, ch07.solution_conv_params),
-    (ch07.check_receptive_field, ch07.solution_receptive_field),
-]
+SOLUTIONS = discover(ch07)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 

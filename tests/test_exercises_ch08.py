@@ -11,15 +11,9 @@ from dlcourse.numpy import optim, rnn
 from dlcourse.numpy.layers import Parameter
 from dlcourse.text import softmax_with_temperature
 
-from .exercise_suite import raises_boom, standard_tests
+from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = [
-    (ch08.check_rnn_step, ch08.solution_rnn_step),
-    (ch08.check_lstm_parameters, ch08.solution_lstm_parameters),
-    (ch08.check_softmax_temperature, ch08.solution_softmax_temperature),
-    (ch08.check_grad_norm_after, ch08.solution_grad_norm_after),
-    (ch08.check_clip_by_norm, ch08.solution_clip_by_norm),
-]
+SOLUTIONS = discover(ch08)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 

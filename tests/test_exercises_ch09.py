@@ -8,15 +8,9 @@ from dlcourse import rl
 from dlcourse.exercises import ch09
 from dlcourse.numpy import dqn
 
-from .exercise_suite import raises_boom, standard_tests
+from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = [
-    (ch09.check_discounted_return, ch09.solution_discounted_return),
-    (ch09.check_epsilon_greedy_probs, ch09.solution_epsilon_greedy_probs),
-    (ch09.check_td_targets, ch09.solution_td_targets),
-    (ch09.check_q_update, ch09.solution_q_update),
-    (ch09.check_linear_epsilon, ch09.solution_linear_epsilon),
-]
+SOLUTIONS = discover(ch09)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 

@@ -7,10 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import layers as L
 from dlcourse.numpy import losses as npl
 from dlcourse.torch import layers as T
+
+from .helpers import assert_backward, assert_parameter_gradients
 
 
 def test_linear_backward_matches_finite_differences():
@@ -18,10 +19,7 @@ def test_linear_backward_matches_finite_differences():
     x, w, b, g = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2), rng.normal(size=(4, 2))
     _, cache = L.linear_forward(x, w, b)
     dx, dw, db = L.linear_backward(g, cache)
-    loss = lambda x_, w_, b_: float(np.sum(L.linear_forward(x_, w_, b_)[0] * g))  # noqa: E731
-    np.testing.assert_allclose(dx, numerical_gradient(lambda v: loss(v, w, b), x), rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(dw, numerical_gradient(lambda v: loss(x, v, b), w), rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(db, numerical_gradient(lambda v: loss(x, w, v), b), rtol=1e-7, atol=1e-9)
+    assert_backward(L.linear_forward, lambda _: (dx, dw, db), x, w, b, upstream=g, rtol=1e-7, atol=1e-9)
     tdx, tdw, tdb = T.linear_backward(
         torch.tensor(g), T.linear_forward(torch.tensor(x), torch.tensor(w), torch.tensor(b))[1]
     )
@@ -85,16 +83,7 @@ def test_sequential_backward_matches_finite_differences_float64():
     net.zero_grad()
     _, cache = npl.cross_entropy_forward(net(x), y)
     net.backward(npl.cross_entropy_backward(1.0, cache))
-    for name, p in net.named_parameters():
-
-        def loss_at(value, p=p):
-            saved = p.data
-            p.data = value
-            out = npl.cross_entropy(net(x), y)
-            p.data = saved
-            return out
-
-        np.testing.assert_allclose(p.grad, numerical_gradient(loss_at, p.data), rtol=1e-6, atol=1e-9, err_msg=name)
+    assert_parameter_gradients(net.named_parameters(), lambda: npl.cross_entropy(net(x), y), rtol=1e-6, atol=1e-9)
 
 
 def test_dropout_train_and_eval():

@@ -9,11 +9,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import lstm as npm
 from dlcourse.numpy import rnn as npr
 from dlcourse.torch import lstm as thm
 from dlcourse.torch import rnn as thr
+
+from .helpers import assert_backward
 
 GATES = {"rnn": 1, "lstm": 4}
 
@@ -53,16 +54,26 @@ def test_sequence_backward_matches_finite_differences(kind):
         "b_hh": weights[3],
     }
 
-    def loss(name, value):
-        args = {**inputs, name: value}
+    order = list(inputs)
+
+    def forward(*values):
+        args = dict(zip(order, values, strict=True))
         w = [args["w_ih"], args["w_hh"], args["b_ih"], args["b_hh"]]
         if kind == "rnn":
-            return float(np.sum(npr.rnn_forward(args["x"], args["h0"], *w)[0] * g))
-        return float(np.sum(npm.lstm_forward(args["x"], args["h0"], args["c0"], *w)[0] * g))
+            return npr.rnn_forward(args["x"], args["h0"], *w)
+        return npm.lstm_forward(args["x"], args["h0"], args["c0"], *w)
 
-    for name, grad in grads.items():
-        numeric = numerical_gradient(lambda v, name=name: loss(name, v), inputs[name])
-        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9, err_msg=name)
+    names = list(grads)  # c0 only for the LSTM
+    assert_backward(
+        forward,
+        lambda _: [grads[n] for n in names],
+        *inputs.values(),
+        upstream=g,
+        wrt=[order.index(n) for n in names],
+        names=names,
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
@@ -74,25 +85,15 @@ def test_step_backwards_match_finite_differences(kind):
     dh, dc = rng.normal(size=(batch, h)), rng.normal(size=(batch, h))
     if kind == "rnn":
         args = [x, h_prev, *weights]
-        grads = npr.rnn_step_backward(dh, npr.rnn_step_forward(*args)[1])
-
-        def loss(a):
-            return float(np.sum(npr.rnn_step_forward(*a)[0] * dh))
+        forward, upstream = npr.rnn_step_forward, dh  # upstream: the gradient of h
+        grads = npr.rnn_step_backward(dh, forward(*args)[1])
     else:
         args = [x, h_prev, c_prev, *weights]
-        grads = npm.lstm_step_backward(dh, dc, npm.lstm_step_forward(*args)[2])
-
-        def loss(a):
-            h_new, c_new, _ = npm.lstm_step_forward(*a)
-            return float(np.sum(h_new * dh) + np.sum(c_new * dc))
+        forward, upstream = npm.lstm_step_forward, (dh, dc)  # the gradients of h and of c
+        grads = npm.lstm_step_backward(dh, dc, forward(*args)[2])
 
     assert len(grads) == len(args)  # one gradient per input, in the same order
-    for k, grad in enumerate(grads):
-
-        def partial(v, k=k):
-            return loss([v if j == k else a for j, a in enumerate(args)])
-
-        np.testing.assert_allclose(grad, numerical_gradient(partial, args[k]), rtol=1e-6, atol=1e-9)
+    assert_backward(forward, lambda _: grads, *args, upstream=upstream, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
