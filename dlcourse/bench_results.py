@@ -53,16 +53,37 @@ def load_results(directory: Path | str = RESULTS_DIR) -> list[dict]:
             f"no benchmark results folder at {directory}: the committed results ship in dlcourse/bench_data; "
             "reinstall dlcourse, or run `python benchmarks/run.py --save` in a clone to make your own."
         )
-    runs = [json.loads(p.read_text()) | {"file": p.name} for p in sorted(directory.glob("*.json"))]
+    runs = [_read(p) | {"file": p.name} for p in sorted(directory.glob("*.json"))]
     return sorted(runs, key=lambda run: run["machine"]["date"])
+
+
+def _read(path: Path) -> dict:
+    """One results file, checked: ``{"machine": {"date": ...}, "results": [...]}``."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a benchmark results file: it could not be read as JSON ({exc}).") from None
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("machine"), dict)
+        and "date" in data["machine"]
+        and isinstance(data.get("results"), list)
+    ):
+        raise ValueError(
+            f"{path} is not a benchmark results file: expected a JSON object with machine (holding date) and results."
+        )
+    return data
 
 
 def load_file(name: str, directory: Path | str = RESULTS_DIR) -> dict:
     """One results file by name, such as ``"cnn_mnist.json"``: ``{"machine": ..., "results": [...]}``.
 
     Raises:
+        ValueError: ``name`` is not a plain file name, or the file is not a results file.
         FileNotFoundError: there is no such file, naming the files there are.
     """
+    if not isinstance(name, str) or not name or Path(name).name != name:
+        raise ValueError(f"name must be the name of a file in {directory}, such as 'cnn_mnist.json', got {name!r}.")
     path = Path(directory) / name
     if not path.is_file():
         there = sorted(p.name for p in Path(directory).glob("*.json")) if Path(directory).is_dir() else []
@@ -70,7 +91,7 @@ def load_file(name: str, directory: Path | str = RESULTS_DIR) -> dict:
             f"name={name!r}: no such benchmark results file in {directory}; expected one of "
             f"{', '.join(there) or '(none: the folder is missing or empty)'}."
         )
-    return json.loads(path.read_text())
+    return _read(path)
 
 
 def latest_rows(benchmark: str, directory: Path | str = RESULTS_DIR, gpu: bool | None = None) -> list[dict]:

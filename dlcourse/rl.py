@@ -217,6 +217,8 @@ def make_env(name: str, render: bool = False, **kwargs: Any) -> Any:
     """
     import gymnasium
 
+    if not isinstance(render, bool):
+        raise TypeError(f"render must be True or False, got {render!r}.")
     if render:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")

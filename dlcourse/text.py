@@ -329,7 +329,7 @@ def train_language_model(
         The :class:`dlcourse.results.LMHistory`.
     """
     train_ids = np.asarray(train_ids)
-    check_training(steps, budget_s, train_ids, batch_size, seq_len)
+    check_training(steps, budget_s, train_ids, batch_size, seq_len, log_every, eval_every)
     rng = np.random.default_rng(seed)
     history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
     stream_len = len(train_ids) // batch_size

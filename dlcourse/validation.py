@@ -16,6 +16,8 @@ __all__ = [
     "as_float_tensor",
     "as_pair",
     "check_cell",
+    "check_ids",
+    "check_parameter_list",
     "check_conv",
     "check_matmul",
     "check_no_nan",
@@ -160,11 +162,24 @@ def check_cell(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, gates:
             check_shape(value, name, (batch, hidden))
 
 
-def check_training(steps: int | None, budget_s: float | None, ids: np.ndarray, batch_size: int, seq_len: int) -> None:
+def check_training(
+    steps: int | None,
+    budget_s: float | None,
+    ids: np.ndarray,
+    batch_size: int,
+    seq_len: int,
+    log_every: int = 1,
+    eval_every: int | None = None,
+) -> None:
     """The arguments of a language model's training: an end (steps or a time budget), positive sizes,
     and a text long enough for one batch of chunks."""
     if steps is None and budget_s is None:
         raise ValueError("give steps or budget_s (or both): training needs an end.")
+    for value, name in ((steps, "steps"), (log_every, "log_every"), (eval_every, "eval_every")):
+        if value is not None and not (
+            isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+        ):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     for value, name in ((steps, "steps"), (budget_s, "budget_s")):
         if value is not None:
             check_positive(value, name)
@@ -175,3 +190,30 @@ def check_training(steps: int | None, budget_s: float | None, ids: np.ndarray, b
             f"train_ids is too short: {len(ids)} characters, expected at least batch_size * (seq_len + 1) = "
             f"{batch_size * (seq_len + 1)}."
         )
+
+
+def check_ids(ids: Any, name: str, vocab_size: int) -> np.ndarray:
+    """A text as a 1-D array of integer character ids, each in [0, vocab_size), or a one-sentence error."""
+    array = np.asarray(ids)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must be a 1-D array of integer character ids, got {array.dtype} of shape {array.shape}."
+        )
+    if array.size and (array.min() < 0 or array.max() >= vocab_size):
+        raise ValueError(
+            f"{name} must hold ids in [0, {vocab_size}) (the model's vocab_size), got values from {array.min()} to {array.max()}."
+        )
+    return array
+
+
+def check_parameter_list(params: Any, name: str = "params") -> list:
+    """``params`` as a list of parameters; a single parameter or tensor (which has a ``grad`` of its
+    own) is refused, since iterating over it would go over its rows."""
+    if hasattr(params, "grad") or isinstance(params, np.ndarray):
+        raise TypeError(
+            f"{name} must be a list of parameters, got a single {type(params).__name__}; pass [p] or model.parameters()."
+        )
+    try:
+        return list(params)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of parameters, got {type(params).__name__}.") from None

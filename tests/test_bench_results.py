@@ -133,3 +133,17 @@ def test_goals_are_typed_and_compare_with_operators():
     assert at_least.met(1.0) and at_least.met(2.0) and not at_least.met(0.99)
     at_most = B.Goal("b", "numpy", "m", operator.le, 60.0, "m <= 60")
     assert at_most.met(60.0) and not at_most.met(60.01)
+
+
+def test_load_file_refuses_paths_and_files_that_are_not_results(results):
+    for name in (None, 3, "", "../a.json", "/etc/passwd"):
+        with pytest.raises(ValueError, match="name must be the name of a file"):
+            B.load_file(name, results)
+    (results / "other.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match=r"other.json is not a benchmark results file: expected a JSON object"):
+        B.load_file("other.json", results)
+    with pytest.raises(ValueError, match="is not a benchmark results file"):
+        B.load_results(results)
+    (results / "other.json").write_text("not json")
+    with pytest.raises(ValueError, match="could not be read as JSON"):
+        B.load_file("other.json", results)

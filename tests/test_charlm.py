@@ -213,3 +213,27 @@ def test_budget_stops_before_a_step_that_would_overrun(tree, monkeypatch):
     model = tree.CharLM(6, 8, np.random.default_rng(0), embedding_dim=4)
     history = tree.train_char_lm(model, _toy_text(2000), budget_s=1.0, batch_size=4, seq_len=10, progress=False)
     assert history.steps == 4 and 0.8 <= history.seconds < 0.95
+
+
+@pytest.mark.parametrize("tree", [npl, thl], ids=["numpy", "torch"])
+def test_training_refuses_bad_ids_and_logging_alike(tree):
+    model = tree.CharLM(5, 4, np.random.default_rng(0), embedding_dim=2)
+    text = np.arange(200) % 5
+    bad = [
+        (
+            dict(train_ids=text + 1),
+            ValueError,
+            r"^train_ids must hold ids in \[0, 5\) \(the model's vocab_size\), got values from 1 to 5\.$",
+        ),
+        (dict(train_ids=text - 1), ValueError, r"train_ids must hold ids in \[0, 5\)"),
+        (dict(train_ids=text.astype(float)), TypeError, r"^train_ids must be a 1-D array of integer character ids"),
+        (dict(train_ids=text, val_ids=text + 3), ValueError, r"^val_ids must hold ids in \[0, 5\)"),
+        (dict(train_ids=text, log_every=0), ValueError, r"^log_every must be a positive integer, got 0\.$"),
+        (dict(train_ids=text, eval_every=-1), ValueError, r"^eval_every must be a positive integer, got -1\.$"),
+    ]
+    for kwargs, error, message in bad:
+        kwargs = {"steps": 2, "batch_size": 2, "seq_len": 5, "progress": False, **kwargs}
+        with pytest.raises(error, match=message):
+            tree.train_char_lm(model, **kwargs)
+    with pytest.raises(ValueError, match=r"^steps must be a positive integer, got 2\.5\.$"):
+        tree.train_char_lm(model, text, steps=2.5, batch_size=2, seq_len=5, progress=False)

@@ -144,3 +144,12 @@ def test_clip_grad_norm_returns_like_torch_and_handles_no_gradients():
     for tree in (O, TO):
         with pytest.raises(ValueError, match=r"^max_norm must be a positive number, got -1\.$"):
             tree.clip_grad_norm([], -1)
+
+
+def test_clip_grad_norm_refuses_a_single_parameter_alike_in_both_trees():
+    """Iterating over one parameter would go over its rows (torch: silently clip nothing)."""
+    single_np, single_torch = L.Parameter(np.ones(3)), torch.nn.Parameter(torch.ones(3))
+    single_np.grad, single_torch.grad = np.full(3, 9.0), torch.full((3,), 9.0)
+    for tree, single in ((O, single_np), (TO, single_torch)):
+        with pytest.raises(TypeError, match=r"^params must be a list of parameters, got a single \w+; pass \[p\]"):
+            tree.clip_grad_norm(single, 1.0)

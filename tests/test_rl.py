@@ -290,3 +290,8 @@ def test_importing_rl_changes_no_environment_variable_and_make_env_renders_off_s
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["(400,", "600,", "3)", "dummy", "FrozenLake-v1"]
     assert "pygame" not in proc.stdout.lower()  # no greeting
+
+
+def test_make_env_refuses_a_render_that_is_not_a_bool():
+    with pytest.raises(TypeError, match=r"^render must be True or False, got 'no'\.$"):
+        rl.make_env("CartPole-v1", render="no")

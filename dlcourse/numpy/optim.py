@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlcourse.numpy.layers import Parameter
-from dlcourse.validation import check_positive
+from dlcourse.validation import check_parameter_list, check_positive
 
 __all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
@@ -151,7 +151,7 @@ def clip_grad_norm(params: Sequence[Parameter], max_norm: float) -> float:
         The total norm before clipping (0.0 when no parameter has a gradient).
     """
     check_positive(max_norm, "max_norm")
-    grads = [p.grad for p in params if p.grad is not None]
+    grads = [p.grad for p in check_parameter_list(params) if p.grad is not None]
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
     scale = max_norm / (total + 1e-6)
     if scale < 1:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from dlcourse.validation import check_positive
+from dlcourse.validation import check_parameter_list, check_positive
 
 __all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
@@ -108,7 +108,7 @@ def clip_grad_norm(params: Sequence[torch.nn.Parameter], max_norm: float) -> tor
     a gradient), so that a GPU need not stop and report it after every step; ``float()`` reads it.
     """
     check_positive(max_norm, "max_norm")
-    grads = [p.grad for p in params if p.grad is not None]
+    grads = [p.grad for p in check_parameter_list(params) if p.grad is not None]
     if not grads:
         return torch.zeros(())
     total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
