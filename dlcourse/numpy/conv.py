@@ -283,7 +283,31 @@ class Conv2d(Module):
         return dx
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """A pooling layer over kernel_size x kernel_size windows (stride defaults to kernel_size): the
+    functional pair it wraps is the subclass's ``pool_forward`` / ``pool_backward``.
+
+    Args:
+        kernel_size: the window size.
+        stride: step between windows.
+    """
+
+    pool_forward = staticmethod(maxpool2d_forward)
+    pool_backward = staticmethod(maxpool2d_backward)
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
+        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
+        self.cache: tuple | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self.cache = self.pool_forward(x, self.kernel_size, self.stride)
+        return out  # (N, C, OH, OW)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self.pool_backward(dout, self.cache)
+
+
+class MaxPool2d(_Pool2d):
     """Max pooling over kernel_size x kernel_size windows (stride defaults to kernel_size).
 
     Args:
@@ -291,19 +315,11 @@ class MaxPool2d(Module):
         stride: step between windows.
     """
 
-    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
-        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
-        self.cache: tuple | None = None
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self.cache = maxpool2d_forward(x, self.kernel_size, self.stride)
-        return out  # (N, C, OH, OW)
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return maxpool2d_backward(dout, self.cache)
+    pool_forward = staticmethod(maxpool2d_forward)
+    pool_backward = staticmethod(maxpool2d_backward)
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Average pooling over kernel_size x kernel_size windows (stride defaults to kernel_size).
 
     Args:
@@ -311,16 +327,8 @@ class AvgPool2d(Module):
         stride: step between windows.
     """
 
-    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
-        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
-        self.cache: tuple | None = None
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self.cache = avgpool2d_forward(x, self.kernel_size, self.stride)
-        return out
-
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return avgpool2d_backward(dout, self.cache)
+    pool_forward = staticmethod(avgpool2d_forward)
+    pool_backward = staticmethod(avgpool2d_backward)
 
 
 class Flatten(Module):

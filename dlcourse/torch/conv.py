@@ -225,26 +225,30 @@ class Conv2d(torch.nn.Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)  # (N, F, OH, OW)
 
 
-class MaxPool2d(torch.nn.Module):
+class _Pool2d(torch.nn.Module):
+    """A pooling layer over kernel_size x kernel_size windows (stride defaults to kernel_size), with
+    the subclass's ``torch.nn.functional`` op ``pool``."""
+
+    pool = staticmethod(F.max_pool2d)
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x, self.kernel_size, self.stride)
+
+
+class MaxPool2d(_Pool2d):
     """Max pooling over kernel_size x kernel_size windows (stride defaults to kernel_size)."""
 
-    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+    pool = staticmethod(F.max_pool2d)
 
 
-class AvgPool2d(torch.nn.Module):
+class AvgPool2d(_Pool2d):
     """Average pooling over kernel_size x kernel_size windows (stride defaults to kernel_size)."""
 
-    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride)
+    pool = staticmethod(F.avg_pool2d)
 
 
 class Flatten(torch.nn.Module):
