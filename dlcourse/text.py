@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from dlcourse.numpy.losses import softmax
 from dlcourse.results import LMHistory
-from dlcourse.validation import as_float_array, check_positive, check_shape, check_training
+from dlcourse.validation import as_float_array, check_ids, check_positive, check_shape, check_training
 
 __all__ = [
     "LMTrainer",
@@ -263,6 +263,9 @@ class LMTrainer(Protocol):
     model and optimiser; the loop, the schedule, the logging and the time budget are shared.
     """
 
+    vocab_size: int
+    """The number of distinct character ids the model reads: every id must be below it."""
+
     def streams(self, ids: np.ndarray, batch_size: int) -> Any:
         """``stream_batches(ids, batch_size)`` as the backend's array, on its device."""
         ...
@@ -328,7 +331,9 @@ def train_language_model(
     Returns:
         The :class:`dlcourse.results.LMHistory`.
     """
-    train_ids = np.asarray(train_ids)
+    train_ids = check_ids(train_ids, "train_ids", trainer.vocab_size)
+    if val_ids is not None:
+        val_ids = check_ids(val_ids, "val_ids", trainer.vocab_size)
     check_training(steps, budget_s, train_ids, batch_size, seq_len, log_every, eval_every)
     rng = np.random.default_rng(seed)
     history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0

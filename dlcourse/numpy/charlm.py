@@ -25,7 +25,7 @@ from dlcourse.numpy.lstm import LSTM
 from dlcourse.numpy.optim import Adam, clip_grad_norm
 from dlcourse.results import LMHistory
 from dlcourse.text import cosine_lr
-from dlcourse.validation import check_ids, check_positive, check_shape
+from dlcourse.validation import check_positive, check_shape
 
 __all__ = [
     "CharLM",
@@ -140,6 +140,7 @@ class _Trainer:
 
     def __init__(self, model: CharLM, lr: float, clip: float) -> None:
         self.model, self.clip, self.optimizer = model, clip, Adam(model.parameters(), lr=lr)
+        self.vocab_size = model.vocab_size
 
     def streams(self, ids: np.ndarray, batch_size: int) -> np.ndarray:
         return textlib.stream_batches(ids, batch_size)
@@ -207,9 +208,6 @@ def train_char_lm(
         The :class:`LMHistory`.
     """
     check_positive(clip, "clip")
-    train_ids = check_ids(train_ids, "train_ids", model.vocab_size)
-    if val_ids is not None:
-        val_ids = check_ids(val_ids, "val_ids", model.vocab_size)
     return textlib.train_language_model(
         _Trainer(model, lr, clip),
         train_ids,

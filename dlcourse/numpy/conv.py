@@ -23,6 +23,8 @@ Mirrored by :mod:`dlcourse.torch.conv`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -292,8 +294,8 @@ class _Pool2d(Module):
         stride: step between windows.
     """
 
-    pool_forward = staticmethod(maxpool2d_forward)
-    pool_backward = staticmethod(maxpool2d_backward)
+    pool_forward: Callable[..., tuple[np.ndarray, tuple]]
+    pool_backward: Callable[[np.ndarray, tuple], np.ndarray]
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)

@@ -22,7 +22,7 @@ from dlcourse.text import cosine_lr
 from dlcourse.torch import init as initialisers
 from dlcourse.torch.layers import Dropout
 from dlcourse.torch.optim import clip_grad_norm
-from dlcourse.validation import check_ids, check_positive, check_shape
+from dlcourse.validation import check_positive, check_shape
 
 __all__ = [
     "CharLM",
@@ -104,6 +104,7 @@ class _Trainer:
 
     def __init__(self, model: CharLM, lr: float, clip: float, timed: bool) -> None:
         self.model, self.clip, self.timed = model, clip, timed
+        self.vocab_size = model.vocab_size
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         self.device = next(model.parameters()).device
 
@@ -158,9 +159,6 @@ def train_char_lm(
     chunks, so gradients stop at the chunk boundary.
     """
     check_positive(clip, "clip")
-    train_ids = check_ids(train_ids, "train_ids", model.vocab_size)
-    if val_ids is not None:
-        val_ids = check_ids(val_ids, "val_ids", model.vocab_size)
     return textlib.train_language_model(
         _Trainer(model, lr, clip, timed=budget_s is not None),
         train_ids,

@@ -13,6 +13,8 @@ draws its weights from a NumPy generator exactly as the NumPy tree does, in the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -229,7 +231,7 @@ class _Pool2d(torch.nn.Module):
     """A pooling layer over kernel_size x kernel_size windows (stride defaults to kernel_size), with
     the subclass's ``torch.nn.functional`` op ``pool``."""
 
-    pool = staticmethod(F.max_pool2d)
+    pool: Callable[..., torch.Tensor]
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         super().__init__()
