@@ -7,11 +7,23 @@ Every generator takes a ``seed`` and returns NumPy arrays ``(x, y)``; convert wi
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from dlcourse.validation import check_positive
+from dlcourse.validation import as_count, as_float_array, as_real, check_allocation, check_shape
+
+_DIGITS, _CLASSES = 1797, 10  # the images and classes of scikit-learn's digits
+
+
+def _check_fraction(value: Any, name: str) -> float:
+    """A share of a dataset, strictly between 0 and 1."""
+    number = as_real(value, name)
+    if not 0 < number < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {number!r}.")
+    return number
 
 
 def two_blobs(
@@ -32,7 +44,14 @@ def two_blobs(
     Returns:
         x: (2n, 2) float64; y: (2n,) float64 in {0, 1}.
     """
-    check_positive(n, "n")
+    n, seed, gap = as_count(n, "n"), as_count(seed, "seed", minimum=0), as_real(gap, "gap")
+    check_allocation((2 * n, 2), f"the points of n={n}")
+    if not (math.isfinite(gap) and gap >= 0):
+        raise ValueError(f"gap must be a finite number >= 0, got {gap!r}.")
+    center = as_float_array(center, "center", allow_nan=False)
+    check_shape(center, "center", (2,))
+    if not np.isfinite(center).all():
+        raise ValueError(f"center must be a finite point, got {center.tolist()}.")
     rng = np.random.default_rng(seed)
     normal = np.array([1.0, 1.0]) / np.sqrt(2)  # the direction that separates the classes
     x0 = rng.normal(loc=-1.5, scale=0.8, size=(n, 2))  # (n, 2)
@@ -40,7 +59,7 @@ def two_blobs(
     for cloud, sign in ((x0, -1.0), (x1, 1.0)):
         distance = cloud @ normal  # (n,) signed distance to the line
         cloud += np.maximum(0.0, gap / 2 - sign * distance)[:, None] * sign * normal
-    x = np.concatenate([x0, x1]) + np.asarray(center)  # (2n, 2)
+    x = np.concatenate([x0, x1]) + center  # (2n, 2)
     y = np.concatenate([np.zeros(n), np.ones(n)])  # (2n,)
     return x, y
 
@@ -73,7 +92,20 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
 
     Raises:
         ModuleNotFoundError: scikit-learn is missing, with the command that installs it.
+        ValueError: a fraction is outside (0, 1), or the three sets would not each hold one image per class.
     """
+    seed = as_count(seed, "seed", minimum=0)
+    val_fraction, test_fraction = (
+        _check_fraction(val_fraction, "val_fraction"),
+        _check_fraction(test_fraction, "test_fraction"),
+    )
+    n_test = math.ceil(test_fraction * _DIGITS)  # as scikit-learn rounds
+    n_val = math.ceil(val_fraction / (1 - test_fraction) * (_DIGITS - n_test))
+    if min(n_test, n_val, _DIGITS - n_test - n_val) < _CLASSES:
+        raise ValueError(
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} leave {_DIGITS - n_test - n_val} training, "
+            f"{n_val} validation and {n_test} test images; each set needs at least {_CLASSES}, one per class."
+        )
     try:
         from sklearn.datasets import load_digits as _load
         from sklearn.model_selection import train_test_split
@@ -123,7 +155,7 @@ def load_mnist(seed: int = 0, n_test: int = 2000) -> dict[str, np.ndarray]:
     Raises:
         ValueError: ``n_test`` is not between 1 and 9,999.
     """
-    check_positive(n_test, "n_test")
+    seed, n_test = as_count(seed, "seed", minimum=0), as_count(n_test, "n_test")
     with np.load(_DATASETS / "mnist10k.npz") as data:
         images, labels = data["images"], data["labels"].astype(np.int64)  # (10000, 28, 28) uint8, (10000,)
     if n_test >= len(labels):

@@ -10,11 +10,11 @@ acting well afterwards; Q-learning learns it from experience with the update
 .. math:: Q(s, a) \leftarrow Q(s, a) + \alpha \bigl(r + \gamma \max_{a'} Q(s', a') - Q(s, a)\bigr).
 
 Nothing here depends on NumPy-versus-PyTorch: tabular Q-learning, epsilon-greedy actions and
-their schedule, the replay buffer (:mod:`dlcourse.replay`, re-exported here), the episode runner,
-and the DQN training loop (which drives either tree's :class:`DQNAgent`). Algorithms only: the
-pictures of chapter 9 are :func:`dlcourse.plotting.plot_frozenlake` and
-:func:`dlcourse.widgets.animate`, and the records that these functions return live in
-:mod:`dlcourse.results`.
+their schedule, the replay buffer and DQN's hyperparameters (:mod:`dlcourse.replay`, re-exported
+here), the episode runner, and the DQN training loop (which drives either tree's
+:class:`DQNAgent`). Algorithms only: the pictures of chapter 9 are
+:func:`dlcourse.plotting.plot_frozenlake` and :func:`dlcourse.widgets.animate`, and the records
+that these functions return live in :mod:`dlcourse.results`.
 
 Environments come from gymnasium through :func:`make_env` (``"FrozenLake-v1"``,
 ``"CartPole-v1"``), which also sets up off-screen rendering when frames are wanted.
@@ -24,15 +24,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlcourse.replay import Batch, ReplayBuffer
+from dlcourse.replay import Batch, DQNConfig, ReplayBuffer
 from dlcourse.results import DQNHistory, Episode, QLearningResult
-from dlcourse.validation import check_positive, check_shape
+from dlcourse.rl_checks import check_config, check_explore, check_q_table, check_q_update
+from dlcourse.validation import (
+    as_count,
+    as_finite,
+    as_flag,
+    as_float_array,
+    as_real,
+    check_methods,
+    check_shape,
+    in_unit,
+)
 
 __all__ = [
     "Batch",
@@ -63,15 +72,15 @@ def discounted_return(rewards: Sequence[float], gamma: float) -> float:
         rewards: the rewards :math:`r_1, r_2, \dots` in the order they arrived.
         gamma: the discount factor, in [0, 1].
     """
-    if not 0 <= gamma <= 1:
-        raise ValueError(f"gamma must be in [0, 1], got {gamma!r}.")
+    rewards, gamma = as_float_array(rewards, "rewards"), in_unit(gamma, "gamma")
+    check_shape(rewards, "rewards", (None,))
     g = 0.0
     for r in reversed(list(rewards)):  # G_t = r_{t+1} + gamma G_{t+1}, from the end backwards
         g = float(r) + gamma * g
     return g
 
 
-def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generator, *, check: bool = True) -> int:
     """Explore or exploit: a uniformly random action with probability ``epsilon``, else the greedy one.
 
     The greedy action is the one with the highest value. Ties are broken at random: an agent
@@ -83,21 +92,22 @@ def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generato
         q_values: (A,) the values of the actions in the current state.
         epsilon: the exploration probability, in [0, 1].
         rng: the generator the coin, the random action and any tie-break are drawn from.
+        check: check the arguments (the default); :func:`q_learning` checks its own once and skips it.
 
     Returns:
         An action index in [0, A).
     """
-    if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}.")
-    q_values = np.asarray(q_values)
-    check_shape(q_values, "q_values", (None,))
+    if check:
+        q_values, epsilon = check_explore(q_values, epsilon, rng)
     if rng.random() < epsilon:
         return int(rng.integers(len(q_values)))
     best = np.flatnonzero(q_values == q_values.max())  # every action that ties for the highest value
     return int(best[0]) if len(best) == 1 else int(rng.choice(best))
 
 
-def linear_schedule(step: int, total_steps: int, start: float, end: float, fraction: float) -> float:
+def linear_schedule(
+    step: int, total_steps: int, start: float, end: float, fraction: float, *, check: bool = True
+) -> float:
     """A value that falls linearly from ``start`` to ``end`` over the first ``fraction`` of training, then stays.
 
     Used for epsilon: explore a lot while the agent knows nothing, little once it has learned.
@@ -108,11 +118,11 @@ def linear_schedule(step: int, total_steps: int, start: float, end: float, fract
         start: the value at step 0.
         end: the value from step ``fraction * total_steps`` on.
         fraction: the share of training over which the value falls, in (0, 1].
+        check: check the arguments (the default); :func:`train_dqn` checks its config once and skips it.
     """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}.")
-    if not total_steps > 0:
-        raise ValueError(f"total_steps must be positive, got {total_steps!r}.")
+    if check:
+        step, total_steps = as_count(step, "step", minimum=0), as_count(total_steps, "total_steps")
+        start, end, fraction = as_finite(start, "start"), as_finite(end, "end"), in_unit(fraction, "fraction", True)
     progress = min(step / (fraction * total_steps), 1.0)
     return start + progress * (end - start)
 
@@ -129,6 +139,8 @@ def q_learning_update(
     terminated: bool,
     alpha: float,
     gamma: float,
+    *,
+    check: bool = True,
 ) -> float:
     r"""One Q-learning step on a table, in place.
 
@@ -144,11 +156,16 @@ def q_learning_update(
         next_state: s'.
         terminated: whether s' ended the episode (a hole or the goal; not a time limit).
         alpha: the learning rate, in (0, 1].
-        gamma: the discount factor.
+        gamma: the discount factor, in [0, 1].
+        check: check the arguments (the default); :func:`q_learning` checks its own once and skips it.
 
     Returns:
         The TD error :math:`\delta` before the update.
     """
+    if check:
+        state, action, reward, next_state, terminated, alpha, gamma = check_q_update(
+            q, state, action, reward, next_state, terminated, alpha, gamma
+        )
     target = reward if terminated else reward + gamma * float(np.max(q[next_state]))
     delta = target - float(q[state, action])
     q[state, action] += alpha * delta
@@ -179,20 +196,27 @@ def q_learning(
     Returns:
         The table and the return and length of every episode.
     """
-    n_states, n_actions = env.observation_space.n, env.action_space.n
-    q = np.zeros((n_states, n_actions)) if q is None else q
-    check_shape(q, "q", (n_states, n_actions))
+    check_methods(env, "env", ("reset", "step"), "a gymnasium environment")
+    n_states, n_actions = (getattr(getattr(env, s, None), "n", None) for s in ("observation_space", "action_space"))
+    if not (isinstance(n_states, (int, np.integer)) and isinstance(n_actions, (int, np.integer))):
+        raise TypeError("env must have discrete states and actions (Discrete spaces), as FrozenLake-v1 has.")
+    episodes, seed = as_count(episodes, "episodes"), as_count(seed, "seed", minimum=0)
+    alpha, gamma = in_unit(alpha, "alpha", open_low=True), in_unit(gamma, "gamma")
+    epsilon = epsilon if callable(epsilon) else in_unit(epsilon, "epsilon")
+    q = np.zeros((n_states, n_actions)) if q is None else check_q_table(q, (n_states, n_actions))
+    if not np.isfinite(q).all():
+        raise ValueError("q must hold finite values: NaN or infinity would make the updates NaN.")
     rng = np.random.default_rng(seed)
     env.action_space.seed(seed)
     result = QLearningResult(q)
     for episode in range(episodes):
-        eps = epsilon(episode) if callable(epsilon) else epsilon
+        eps = in_unit(epsilon(episode), "epsilon(episode)") if callable(epsilon) else epsilon
         state, _ = env.reset(seed=seed if episode == 0 else None)
         total, length, done = 0.0, 0, False
         while not done:
-            action = epsilon_greedy(q[state], eps, rng)
+            action = epsilon_greedy(q[state], eps, rng, check=False)
             next_state, reward, terminated, truncated, _ = env.step(action)
-            q_learning_update(q, state, action, float(reward), next_state, terminated, alpha, gamma)
+            q_learning_update(q, state, action, float(reward), next_state, terminated, alpha, gamma, check=False)
             state, total, length = next_state, total + float(reward), length + 1
             done = terminated or truncated
         result.returns.append(total)
@@ -217,13 +241,18 @@ def make_env(name: str, render: bool = False, **kwargs: Any) -> Any:
     """
     import gymnasium
 
-    if not isinstance(render, bool):
-        raise TypeError(f"render must be True or False, got {render!r}.")
-    if render:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the id of a gymnasium environment, such as 'CartPole-v1', got {name!r}.")
+    if as_flag(render, "render"):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         kwargs["render_mode"] = "rgb_array"
-    return gymnasium.make(name, **kwargs)
+    try:
+        return gymnasium.make(name, **kwargs)
+    except gymnasium.error.Error:
+        raise ValueError(
+            f"name must be a registered gymnasium environment, such as 'CartPole-v1', got {name!r}."
+        ) from None
 
 
 def run_episode(
@@ -239,6 +268,15 @@ def run_episode(
         render: keep a rendered frame of every state.
         max_steps: stop early after this many steps (the environment's own time limit applies anyway).
     """
+    check_methods(env, "env", ("reset", "step"), "a gymnasium environment")
+    if not callable(policy):
+        raise TypeError(f"policy must be a function from observation to action, got {type(policy).__name__}.")
+    seed = None if seed is None else as_count(seed, "seed", minimum=0)
+    max_steps = None if max_steps is None else as_count(max_steps, "max_steps", minimum=0)
+    if as_flag(render, "render") and getattr(env, "render_mode", None) != "rgb_array":
+        raise ValueError(
+            "render=True needs an environment that draws frames: make it with make_env(name, render=True)."
+        )
     obs, _ = env.reset(seed=seed)
     episode = Episode(0.0, 0, states=[obs])
     if render:
@@ -264,54 +302,11 @@ def evaluate(env: Any, policy: Callable[[Any], int], episodes: int, seed: int) -
     Returns:
         (episodes,) float64 returns.
     """
+    episodes, seed = as_count(episodes, "episodes"), as_count(seed, "seed", minimum=0)
     return np.array([run_episode(env, policy, seed=seed + i).total_reward for i in range(episodes)])
 
 
 # ----------------------------------------------------------------------------- DQN training loop
-
-
-@dataclass
-class DQNConfig:
-    """Hyperparameters of DQN; the defaults are RL Baselines3 Zoo's tuned values for CartPole-v1.
-
-    One translation: the Zoo's ``target_update_interval=10`` counts environment steps, and
-    since its updates come in bursts of 128 every 256 steps, it amounts to one copy of the
-    online network per burst; here the interval counts gradient steps, so that is 128. (Read
-    as 10 gradient steps, the same recipe made the Q-values diverge in our tests.)
-
-    Attributes:
-        hidden: the widths of the Q-network's hidden layers.
-        lr: Adam's learning rate.
-        batch_size: transitions per gradient step.
-        buffer_size: the replay buffer's capacity.
-        learning_starts: environment steps of pure collection before the first update.
-        gamma: the discount factor.
-        train_every: environment steps between two bursts of updates.
-        gradient_steps: gradient steps per burst.
-        target_update_every: gradient steps between two copies of the online network into the target.
-        epsilon_start: exploration at step 0.
-        epsilon_end: exploration after the schedule.
-        exploration_fraction: the share of training over which epsilon falls.
-        loss: ``"huber"`` (smooth L1, as in the DQN paper's clipped error) or ``"mse"``.
-        max_grad_norm: rescale the gradient when its norm (over all parameters) exceeds this; None: never.
-        double: Double DQN: the online network picks the next action, the target network values it.
-    """
-
-    hidden: tuple[int, ...] = (256, 256)  # two hidden layers of 256 ReLU units
-    lr: float = 2.3e-3  # Adam
-    batch_size: int = 64  # transitions per gradient step
-    buffer_size: int = 100_000  # more than any run here collects: nothing is forgotten
-    learning_starts: int = 1000  # random-ish collection first
-    gamma: float = 0.99  # rewards 100 steps away still count about a third
-    train_every: int = 256  # environment steps between bursts of updates
-    gradient_steps: int = 128  # updates per burst
-    target_update_every: int = 128  # gradient steps between target copies: once per burst
-    epsilon_start: float = 1.0  # act at random at first
-    epsilon_end: float = 0.04  # a little exploration forever
-    exploration_fraction: float = 0.16  # epsilon reaches its end after 16 % of training
-    loss: str = "huber"  # or "mse"
-    max_grad_norm: float | None = 10.0  # gradient-norm clipping, as Stable-Baselines3's DQN
-    double: bool = False  # Double DQN targets
 
 
 class Agent(Protocol):
@@ -370,11 +365,23 @@ def train_dqn(
     Returns:
         The :class:`DQNHistory`.
     """
-    check_positive(total_steps, "total_steps")
-    config = agent.config
+    check_methods(agent, "agent", ("act", "greedy", "update", "sync_target", "state_dict"), "a DQNAgent")
+    if not isinstance(getattr(agent, "config", None), DQNConfig):
+        raise TypeError("agent must have a DQNConfig as its config, as both trees' DQNAgent have.")
+    config = check_config(agent.config, "agent.config")
+    check_methods(env, "env", ("reset", "step"), "a gymnasium environment")
+    if eval_env is not None:
+        check_methods(eval_env, "eval_env", ("reset", "step"), "a gymnasium environment")
+    total_steps, seed = as_count(total_steps, "total_steps"), as_count(seed, "seed", minimum=0)
+    eval_every, eval_episodes = as_count(eval_every, "eval_every", minimum=0), as_count(eval_episodes, "eval_episodes")
+    stop_at, progress = None if stop_at is None else as_real(stop_at, "stop_at"), as_flag(progress, "progress")
+    shape = getattr(getattr(env, "observation_space", None), "shape", None)
+    if not shape or len(shape) != 1:
+        raise TypeError("env must have states that are vectors (an observation space of shape (D,)), as CartPole-v1.")
     if buffer is None:
-        obs_dim = env.observation_space.shape[0]
-        buffer = ReplayBuffer(min(config.buffer_size, total_steps), obs_dim, np.random.default_rng(seed))
+        buffer = ReplayBuffer(min(config.buffer_size, total_steps), shape[0], np.random.default_rng(seed))
+    elif not isinstance(buffer, ReplayBuffer) or buffer.obs_dim != shape[0]:
+        raise TypeError(f"buffer must be None or a ReplayBuffer for states of length {shape[0]}, as env's.")
     history = DQNHistory()
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
@@ -382,11 +389,11 @@ def train_dqn(
     bar = tqdm(range(total_steps), desc="env steps", disable=not progress, mininterval=0.5)
     for step in bar:
         epsilon = linear_schedule(
-            step, total_steps, config.epsilon_start, config.epsilon_end, config.exploration_fraction
+            step, total_steps, config.epsilon_start, config.epsilon_end, config.exploration_fraction, check=False
         )
         action = agent.act(obs, epsilon)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, float(reward), next_obs, terminated)
+        buffer.add(obs, action, float(reward), next_obs, terminated, check=False)
         episode_return += float(reward)
         obs = next_obs
         if terminated or truncated:

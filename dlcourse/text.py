@@ -1,17 +1,16 @@
 r"""Text as data for character-level language models, with no deep-learning backend.
 
-A character model predicts the next character of a text from the ones before it. This
-module turns a text into integer ids and back (:class:`Vocabulary`), holds out the end of
-the text for validation (:func:`split`), lays the ids out as parallel streams for
-training with a carried hidden state (:func:`stream_batches`, :func:`chunks`) and for
-evaluation (:func:`evaluation_streams`), draws characters from a model's scores with a
-temperature (:func:`softmax_with_temperature`, :func:`sample_from_logits`), and trains a
-language model whatever its backend (:func:`train_language_model`): each tree's
-``train_char_lm`` hands it a :class:`LMTrainer` that makes one update, as
-:func:`dlcourse.rl.train_dqn` takes an :class:`dlcourse.rl.Agent`.
+A character model predicts the next character of a text from the ones before it. This module turns a text into
+integer ids and back (:class:`Vocabulary`), holds out the end of the text for validation (:func:`split`), lays
+the ids out as parallel streams for training with a carried hidden state (:func:`stream_batches`,
+:func:`chunks`) and for evaluation (:func:`evaluation_streams`), draws characters from a model's scores with a
+temperature (:func:`softmax_with_temperature`, :func:`sample_from_logits`), and trains a language model
+whatever its backend (:func:`train_language_model`): each tree's ``train_char_lm`` hands it a
+:class:`LMTrainer` that makes one update, as :func:`dlcourse.rl.train_dqn` takes an
+:class:`dlcourse.rl.Agent`. It also holds the checks that both trees' ``CharLM`` share.
 
-Arrays of ids are time-major, (T, B): row ``t`` holds step ``t`` of every stream, the layout
-of :mod:`dlcourse.numpy.lstm` and ``torch.nn.LSTM``. Both trees use this module.
+Arrays of ids are time-major, (T, B): row ``t`` holds step ``t`` of every stream, the layout of
+:mod:`dlcourse.numpy.lstm` and ``torch.nn.LSTM``. Both trees use this module.
 """
 
 from __future__ import annotations
@@ -25,9 +24,11 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from dlcourse import validation
+from dlcourse.checks import check_char_ids, check_logits, check_training
 from dlcourse.numpy.losses import softmax
 from dlcourse.results import LMHistory
-from dlcourse.validation import as_float_array, check_ids, check_positive, check_shape, check_training
+from dlcourse.validation import as_count, as_float_array, as_real, check_positive, check_rng, check_shape
 
 __all__ = [
     "LMTrainer",
@@ -58,11 +59,21 @@ class Vocabulary:
 
     chars: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.chars, str) or not self.chars:
+            error = ValueError if isinstance(self.chars, str) else TypeError
+            raise error(
+                f"chars must be a non-empty string, got {type(self.chars).__name__} {validation.describe(self.chars)}."
+            )
+        if any(a >= b for a, b in zip(self.chars, self.chars[1:], strict=False)):  # encode uses binary search
+            raise ValueError(f"chars must be distinct characters in code-point order, got {self.chars!r:.40}.")
+        object.__setattr__(self, "chars", str(self.chars))
+
     @classmethod
     def from_text(cls, text: str) -> Vocabulary:
         """The vocabulary of every character that occurs in ``text``."""
         if not isinstance(text, str) or not text:
-            raise ValueError(f"text must be a non-empty string, got {type(text).__name__} {text!r:.40}.")
+            raise ValueError(f"text must be a non-empty string, got {type(text).__name__} {validation.describe(text)}.")
         return cls("".join(sorted(set(text))))
 
     def __len__(self) -> int:
@@ -74,6 +85,8 @@ class Vocabulary:
         Raises:
             ValueError: ``text`` holds a character that is not in the vocabulary.
         """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, got {type(text).__name__} {validation.describe(text)}.")
         table = _codes(self.chars)  # sorted, so ids can be found by binary search
         codes = _codes(text)
         ids = np.searchsorted(table, codes)
@@ -87,10 +100,10 @@ class Vocabulary:
         """Ids -> the string they stand for.
 
         Raises:
-            ValueError: an id is not an integer in [0, len(vocabulary)).
+            ValueError: an id is not in [0, len(vocabulary)).
         """
-        ids = np.asarray(ids)
-        if ids.size and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= len(self)):
+        ids = check_char_ids(ids, "ids", ndim=None)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"ids must be integers in [0, {len(self)}), got {ids!r:.60}.")
         return "".join(self.chars[k] for k in ids.reshape(-1).tolist())
 
@@ -98,9 +111,8 @@ class Vocabulary:
 def split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """Hold out the *end* of a text for validation: the training part precedes it.
 
-    A text is not a bag of independent examples: neighbouring characters share words and
-    sentences, so a random split would leak the validation text into training. A clean
-    cut keeps them apart.
+    A text is not a bag of independent examples: neighbouring characters share words and sentences, so a random
+    split would leak the validation text into training. A clean cut keeps them apart.
 
     Args:
         ids: (L,) the encoded text.
@@ -109,8 +121,8 @@ def split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.nd
     Returns:
         train (L - V,) and val (V,) views, V = round(val_fraction * L).
     """
-    ids = np.asarray(ids)
-    check_shape(ids, "ids", (None,))
+    ids = check_char_ids(ids, "ids")
+    val_fraction = as_real(val_fraction, "val_fraction")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}.")
     cut = len(ids) - round(val_fraction * len(ids))
@@ -120,10 +132,9 @@ def split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.nd
 def stream_batches(ids: np.ndarray, batch_size: int) -> np.ndarray:
     """Cut a text into ``batch_size`` equal, consecutive streams, side by side.
 
-    Stream ``b`` is the ``b``-th stretch of the text; the last few ids that do not fill a
-    stream are dropped. Reading the streams row by row moves every stream on by one
-    character, so a hidden state carried from one chunk of rows to the next keeps reading
-    the same stretch of text.
+    Stream ``b`` is the ``b``-th stretch of the text; the last few ids that do not fill a stream are dropped.
+    Reading the streams row by row moves every stream on by one character, so a hidden state carried from one
+    chunk of rows to the next keeps reading the same stretch of text.
 
     Args:
         ids: (L,) the encoded text.
@@ -132,9 +143,8 @@ def stream_batches(ids: np.ndarray, batch_size: int) -> np.ndarray:
     Returns:
         (L // B, B) contiguous, time-major: column ``b`` is stream ``b``.
     """
-    ids = np.asarray(ids)
-    check_shape(ids, "ids", (None,))
-    check_positive(batch_size, "batch_size")
+    ids = check_char_ids(ids, "ids")
+    batch_size = as_count(batch_size, "batch_size")
     length = len(ids) // batch_size
     if length == 0:
         raise ValueError(f"ids is too short: {len(ids)} ids cannot fill {batch_size} streams.")
@@ -153,19 +163,18 @@ def chunks(streams: np.ndarray, seq_len: int) -> Iterator[tuple[np.ndarray, np.n
         x (T, B) inputs and y (T, B) targets, ``y[t] = x[t + 1]`` within each stream; a
         last chunk shorter than ``seq_len`` is dropped.
     """
-    check_shape(streams, "streams", (None, None))
-    check_positive(seq_len, "seq_len")
-    for start in range(0, len(streams) - seq_len, seq_len):
-        yield streams[start : start + seq_len], streams[start + 1 : start + seq_len + 1]
+    streams = check_char_ids(streams, "streams", ndim=2, tensors=True)
+    seq_len = as_count(seq_len, "seq_len")
+    starts = range(0, len(streams) - seq_len, seq_len)
+    return ((streams[start : start + seq_len], streams[start + 1 : start + seq_len + 1]) for start in starts)
 
 
 def evaluation_streams(ids: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (character, next character) pair of a text, laid out as ``batch_size`` streams.
 
-    Unlike :func:`stream_batches` nothing is dropped: the L - 1 pairs are cut into streams of
-    ceil((L - 1) / B) pairs, and the end of the last stream is padded with id 0 and masked
-    out, so that a loss averaged over ``mask`` scores every character from the second on
-    exactly once.
+    Unlike :func:`stream_batches` nothing is dropped: the L - 1 pairs are cut into streams of ceil((L - 1) / B)
+    pairs, and the end of the last stream is padded with id 0 and masked out, so that a loss averaged over
+    ``mask`` scores every character from the second on exactly once.
 
     Args:
         ids: (L,) the encoded text, L >= 2.
@@ -174,9 +183,8 @@ def evaluation_streams(ids: np.ndarray, batch_size: int) -> tuple[np.ndarray, np
     Returns:
         inputs (S, B), targets (S, B), int64, and mask (S, B) bool, True where a pair is real.
     """
-    ids = np.asarray(ids, dtype=np.int64)
-    check_shape(ids, "ids", (None,))
-    check_positive(batch_size, "batch_size")
+    ids = check_char_ids(ids, "ids").astype(np.int64, copy=False)
+    batch_size = as_count(batch_size, "batch_size")
     if len(ids) < 2:
         raise ValueError(f"ids must hold at least 2 characters to score one prediction, got {len(ids)}.")
     pairs = len(ids) - 1
@@ -195,11 +203,12 @@ def evaluation_streams(ids: np.ndarray, batch_size: int) -> tuple[np.ndarray, np
 def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     r"""Probabilities :math:`p_k = e^{z_k / \tau} / \sum_j e^{z_j / \tau}`, over the last axis.
 
-    The temperature :math:`\tau` rescales the scores before the softmax: :math:`\tau < 1`
-    sharpens the distribution towards the most likely character (:math:`\tau \to 0` always
-    picks it), :math:`\tau > 1` flattens it towards uniform. :math:`\tau = 1` is the model's
-    own distribution. It is :func:`dlcourse.numpy.losses.softmax` of the rescaled scores, which
-    subtracts the maximum first, so large scores do not overflow.
+    The temperature :math:`\tau` rescales the scores before the softmax: :math:`\tau < 1` sharpens the
+    distribution towards the most likely character (:math:`\tau \to 0` always picks it), :math:`\tau > 1`
+    flattens it towards uniform. :math:`\tau = 1` is the model's own distribution. It is
+    :func:`dlcourse.numpy.losses.softmax` of the rescaled scores, which subtracts the maximum first, so large
+    scores do not overflow; where a tiny temperature makes the rescaled scores themselves overflow, the maximum
+    is subtracted before rescaling instead.
 
     Args:
         logits: (..., V) scores.
@@ -209,22 +218,30 @@ def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np
         (..., V) float64, rows summing to 1.
     """
     check_positive(temperature, "temperature")
-    return softmax(as_float_array(logits, "logits").astype(np.float64) / temperature)
+    logits = check_logits(logits, as_float_array).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # where z / tau overflows, (z - max z) / tau does not
+        scaled = logits / temperature
+        ok = np.isfinite(scaled.max(axis=-1, keepdims=True))
+        scaled = scaled if ok.all() else np.where(ok, scaled, (logits - logits.max(-1, keepdims=True)) / temperature)
+        return softmax(scaled)
 
 
 def sample_from_logits(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     """Draw one id from ``softmax_with_temperature(logits, temperature)``.
 
     Args:
-        logits: (V,) scores, a NumPy array (call ``.cpu().numpy()`` on a tensor first).
+        logits: (V,) finite scores (-inf: impossible), a NumPy array (``.cpu().numpy()`` of a tensor).
         temperature: > 0.
         rng: the generator to draw with.
 
     Returns:
         The drawn id.
     """
+    check_rng(rng)
     probs = softmax_with_temperature(logits, temperature)
     check_shape(probs, "logits", (None,))
+    if not np.isfinite(probs).all():
+        raise ValueError("logits must be finite scores (-inf for an impossible character), got NaN, +inf or all -inf.")
     return int(rng.choice(len(probs), p=probs))
 
 
@@ -235,21 +252,26 @@ def cosine_lr(lr: float, fraction: float) -> float:
     r"""Cosine decay from ``lr`` at ``fraction = 0`` to 0 at ``fraction = 1``:
     :math:`\eta = \tfrac12 \eta_0 (1 + \cos \pi f)`, clipped to f in [0, 1].
 
-    With a time budget, ``fraction`` is the share of the budget used, so the rate reaches 0
-    when time runs out whatever the speed of the machine.
+    With a time budget, ``fraction`` is the share of the budget used, so the rate reaches 0 when time runs out
+    whatever the speed of the machine.
     """
+    lr, fraction = check_positive(lr, "lr"), as_real(fraction, "fraction")
+    if math.isnan(fraction):
+        raise ValueError("fraction must be a number, got nan.")
+    return _cosine_lr(lr, fraction)
+
+
+def _cosine_lr(lr: float, fraction: float) -> float:
+    """:func:`cosine_lr` without its checks, for the training loop."""
     fraction = min(max(fraction, 0.0), 1.0)
     return 0.5 * lr * (1 + math.cos(math.pi * fraction))
 
 
 def _schedule(step: int, steps: int | None, start: float, budget_s: float | None, step_s: float = 0.0) -> float:
-    """The share of training done: of the steps, or of the time budget, whichever is further.
-
-    ``step_s``, the last step's duration, counts as already spent, so that training stops
-    *before* a step that would end past the budget rather than just after it. (So with a
-    budget the learning rate of a step is the schedule's value at its expected end; with a
-    number of steps, at its start.)
-    """
+    """The share of training done: of the steps, or of the time budget, whichever is further. ``step_s``, the
+    last step's duration, counts as already spent, so that training stops *before* a step that would end past
+    the budget (whose learning rate is thus the schedule's value at its expected end; with a number of steps, at
+    its start)."""
     done = step / steps if steps else 0.0
     if budget_s:
         done = max(done, (time.perf_counter() - start + step_s) / budget_s)
@@ -258,35 +280,28 @@ def _schedule(step: int, steps: int | None, start: float, budget_s: float | None
 
 class LMTrainer(Protocol):
     """What :func:`train_language_model` needs from a backend: one update, and an evaluation.
-
-    ``dlcourse.numpy.charlm`` and ``dlcourse.torch.charlm`` each implement it around their
-    model and optimiser; the loop, the schedule, the logging and the time budget are shared.
-    """
+    ``dlcourse.numpy.charlm`` and ``dlcourse.torch.charlm`` each implement it around their model and optimiser;
+    the loop, the schedule, the logging and the time budget are shared."""
 
     vocab_size: int
     """The number of distinct character ids the model reads: every id must be below it."""
 
     def streams(self, ids: np.ndarray, batch_size: int) -> Any:
         """``stream_batches(ids, batch_size)`` as the backend's array, on its device."""
-        ...
 
     def step(self, x: Any, y: Any, state: Any, lr: float) -> tuple[Any, Any]:
-        """One update at learning rate ``lr`` on inputs x and targets y, both (T, B), from the carried
-        ``state`` (None at the start of a pass); returns the loss and the new state, cut from its
-        gradient history (the next chunk's gradient stops at the chunk boundary)."""
-        ...
+        """One update at learning rate ``lr`` on inputs x and targets y, both (T, B), from the carried ``state``
+        (None at the start of a pass); returns the loss and the new state, cut from its gradient history (the
+        next chunk's gradient stops at the chunk boundary)."""
 
     def mean_loss(self, losses: list) -> float:
         """The mean of some losses returned by :meth:`step`, as a float."""
-        ...
 
     def evaluate(self, ids: np.ndarray) -> float:
         """The validation loss in nats per character (the model may be left in evaluation mode)."""
-        ...
 
     def train(self) -> None:
         """Put the model in training mode."""
-        ...
 
 
 def train_language_model(
@@ -304,37 +319,34 @@ def train_language_model(
     seed: int = 0,
     progress: bool = True,
 ) -> LMHistory:
-    """Train a language model by stateful truncated BPTT, with a cosine schedule, for a number of
-    steps or a time budget: the loop that ``train_char_lm`` of both trees share.
+    """Train a language model by stateful truncated BPTT, with a cosine schedule, for a number of steps or a
+    time budget: the loop that ``train_char_lm`` of both trees share.
 
-    The training text is cut into ``batch_size`` parallel streams, read in consecutive chunks
-    of ``seq_len`` characters; the hidden state is carried from one chunk to the next (its
-    gradient is not), so the model sees context beyond one chunk. Each pass over the text
-    starts at a random offset and from a zero state. The learning rate follows
-    :func:`cosine_lr` over the steps or the time budget, whichever runs out first; a step that
-    would end past the budget is not started. Evaluation time does not count against it.
+    The training text is cut into ``batch_size`` parallel streams, read in consecutive chunks of ``seq_len``
+    characters; the hidden state is carried from one chunk to the next (its gradient is not), so the model sees
+    context beyond one chunk. Each pass over the text starts at a random offset and from a zero state. The
+    learning rate follows :func:`cosine_lr` over the steps or the time budget, whichever runs out first; a step
+    that would end past the budget is not started. Evaluation time does not count against it.
 
     Args:
-        trainer: the backend's update and evaluation (:class:`LMTrainer`).
-        train_ids: (L,) integer character ids.
-        steps: the number of updates, or None to stop on the time budget.
-        budget_s: the wall-clock budget in seconds, or None.
-        batch_size: parallel streams.
-        seq_len: characters per chunk: how far back gradients reach.
-        lr: the peak learning rate.
-        val_ids: optional ids of validation text, evaluated with ``trainer.evaluate``.
-        eval_every: evaluate every that many steps (and always at the end).
-        log_every: average the training loss over that many steps per entry.
-        seed: seeds the random offsets.
-        progress: show a tqdm bar.
+        trainer: the backend's update and evaluation (:class:`LMTrainer`); the other arguments are
+            those of :func:`dlcourse.numpy.charlm.train_char_lm`, and ``val_ids`` are scored with
+            ``trainer.evaluate``.
 
     Returns:
         The :class:`dlcourse.results.LMHistory`.
     """
-    train_ids = check_ids(train_ids, "train_ids", trainer.vocab_size)
-    if val_ids is not None:
-        val_ids = check_ids(val_ids, "val_ids", trainer.vocab_size)
+    validation.check_methods(trainer, "trainer", ("streams", "step", "mean_loss", "evaluate", "train"), "an LMTrainer")
+    vocab_size = as_count(getattr(trainer, "vocab_size", None), "trainer.vocab_size")
+    train_ids = check_char_ids(train_ids, "train_ids", vocab_size)
+    val_ids = None if val_ids is None else check_char_ids(val_ids, "val_ids", vocab_size)
+    if val_ids is not None and len(val_ids) < 2:
+        raise ValueError(f"val_ids must hold at least 2 characters to score one prediction, got {len(val_ids)}.")
+    batch_size, seq_len = as_count(batch_size, "batch_size"), as_count(seq_len, "seq_len")
     check_training(steps, budget_s, train_ids, batch_size, seq_len, log_every, eval_every)
+    budget_s = None if budget_s is None else check_positive(budget_s, "budget_s")
+    lr, seed = check_positive(lr, "lr"), as_count(seed, "seed", minimum=0)
+    progress = validation.as_flag(progress, "progress")
     rng = np.random.default_rng(seed)
     history, start, evaluation_s = LMHistory(), time.perf_counter(), 0.0
     stream_len = len(train_ids) // batch_size
@@ -352,7 +364,7 @@ def train_language_model(
             pieces, state = chunks(trainer.streams(train_ids[offset:], batch_size), seq_len), None
             continue
         step_start = time.perf_counter()
-        step_lr = cosine_lr(lr, fraction)
+        step_lr = _cosine_lr(lr, fraction)
         loss, state = trainer.step(x, y, state, step_lr)
         step_s = time.perf_counter() - step_start  # the next step is assumed to take as long
         history.steps += 1

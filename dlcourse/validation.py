@@ -1,30 +1,69 @@
-"""Input checks that speak to a learner: one sentence naming the argument.
+"""Input checks that speak to a learner: one sentence naming the argument, what it got and what
+was expected, raised as a ``TypeError`` (wrong kind of value) or a ``ValueError`` (right kind,
+wrong value or shape).
 
-The same helpers serve NumPy arrays and torch tensors (anything with ``shape`` and
-``dtype``), so both trees raise the same messages.
+The same helpers serve NumPy arrays and torch tensors (anything with ``shape`` and ``dtype``),
+so both trees accept the same input and refuse bad input with the same sentence. The policy:
+
+- **Arrays.** Lists, integer and boolean arrays are converted to float64; float16/32/64 keep
+  their dtype. Complex, string and object arrays, None and ragged lists are refused.
+- **Dtypes.** A function of several arrays computes in their common dtype (NumPy's promotion
+  rule, applied in the torch tree too: float32 with float64 gives float64). A layer computes in
+  its parameters' dtype: its input is converted to it, as ``torch.nn`` expects.
+- **Numbers.** Where a number is asked for, an int, a float, or a NumPy or torch scalar is
+  accepted; booleans, strings and complex numbers are not. Sizes, counts and seeds are integers
+  (2.0 is refused) up to :data:`LARGEST_COUNT`; no array the package allocates may exceed
+  :data:`LARGEST_ARRAY` values. Flags are True or False, never a string.
+- **Labels and indices** are integers in [0, n): negative values are refused, never wrapped
+  around, and booleans are not labels.
+- **Empty batches.** Layers map an empty batch to an empty batch; losses refuse one (a mean over
+  nothing is undefined). A value that is infinite mathematically, such as the cross-entropy of a
+  zero probability, is returned as ``inf``.
+- **Where.** Checks run at public entry points: functions, layer calls and training loops. The
+  package's own internal calls, whose arguments are already checked, skip them (``check=False``):
+  a layer converts its input once and calls its function without re-checking its own weights, a
+  sequence is checked once rather than at every time step, a training loop checks its data once.
+  Backward functions always check the upstream gradient against their cache: one shape
+  comparison, since a wrong ``dout`` would otherwise broadcast silently.
+
+Checks of one concept (a convolution's arguments, a recurrent cell's) live in
+:mod:`dlcourse.checks`; this module holds the primitives they are built from.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "LARGEST_ARRAY",
+    "LARGEST_COUNT",
+    "as_count",
+    "as_finite",
+    "as_flag",
     "as_float_array",
     "as_float_tensor",
-    "as_pair",
-    "check_cell",
-    "check_conv",
-    "check_ids",
-    "check_matmul",
+    "as_fraction",
+    "as_index",
+    "as_real",
+    "check_allocation",
+    "check_batch",
+    "check_grad",
+    "check_labels",
+    "check_methods",
     "check_no_nan",
+    "check_not_empty",
     "check_parameter_list",
-    "check_pool_stride",
     "check_positive",
+    "check_rng",
     "check_shape",
-    "check_training",
+    "describe",
+    "in_unit",
+    "promote",
 ]
 
 
@@ -41,10 +80,13 @@ def as_float_array(value: Any, name: str, *, allow_nan: bool = True) -> np.ndarr
         TypeError: ``value`` is not numeric (strings, objects, complex numbers).
         ValueError: ``value`` holds NaN and ``allow_nan`` is False.
     """
+    if value is None or isinstance(value, str):
+        raise TypeError(f"{name} must be a numeric array, got {describe(value)}.")
     try:
         array = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be a numeric array, but it could not be turned into one ({exc}).") from None
+    except Exception as exc:  # ragged lists, tensors that require grad, bfloat16 tensors
+        reason = str(exc).split("\n")[0][:120]
+        raise TypeError(f"{name} must be a numeric array, but it could not be turned into one ({reason}).") from None
     if array.dtype.kind in "biu":
         array = array.astype(np.float64)
     elif array.dtype.kind != "f":
@@ -73,10 +115,180 @@ def check_no_nan(value: Any, name: str) -> None:
         raise ValueError(f"{name} contains NaN at {count} position(s); NaN is not allowed here.")
 
 
-def check_positive(value: float, name: str) -> None:
-    """Raise a one-sentence ValueError unless ``value`` is a finite number > 0."""
-    if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+def as_real(value: Any, name: str) -> float:
+    """``value`` as a Python float: an int, a float, or a NumPy or torch scalar (a 0-d array or
+    tensor) of an integer or floating dtype. Booleans, strings and complex numbers are refused.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got the boolean {value!r}.")
+    if isinstance(value, numbers.Real):
+        return float(value)
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and tuple(shape) == () and _kind(dtype) in "iuf":
+        return float(value.item())
+    raise TypeError(f"{name} must be a real number, got {describe(value)}.")
+
+
+def check_positive(value: Any, name: str) -> float:
+    """``value`` as a float, after checking that it is a finite number > 0 (see :func:`as_real`).
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: it is zero, negative, infinite or NaN.
+    """
+    number = as_real(value, name)
+    if not (np.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    return number
+
+
+def check_rng(rng: Any, name: str = "rng") -> Any:
+    """``rng`` itself, after checking that it is a NumPy generator (``np.random.default_rng(seed)``):
+    the course passes randomness explicitly, in both trees."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy.random.Generator, such as np.random.default_rng(0), got {describe(rng)}."
+        )
+    return rng
+
+
+def as_index(value: Any, name: str, n: int | None = None) -> int:
+    """A state or an action: an integer in [0, n) (>= 0 when n is None); a negative one is refused,
+    never wrapped around to the end of a table."""
+    index = as_count(value, name, minimum=0)
+    if n is not None and index >= n:
+        raise ValueError(f"{name} must be in [0, {n}), got {index}.")
+    return index
+
+
+def in_unit(value: Any, name: str, open_low: bool = False) -> float:
+    """A number in [0, 1] (a probability, a discount factor), or in (0, 1] with ``open_low``."""
+    number = as_real(value, name)
+    if not (0 < number <= 1 if open_low else 0 <= number <= 1):
+        raise ValueError(f"{name} must be in {'(' if open_low else '['}0, 1], got {value!r}.")
+    return number
+
+
+def as_finite(value: Any, name: str) -> float:
+    """A finite real number (a reward): NaN or infinity would poison every value learned from it."""
+    number = as_real(value, name)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return number
+
+
+def as_fraction(value: Any, name: str) -> float:
+    """``value`` as a float in [0, 1): a probability of dropping, a momentum, a decay rate.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: it is outside [0, 1).
+    """
+    number = as_real(value, name)
+    if not 0 <= number < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+    return number
+
+
+LARGEST_COUNT = 2**31 - 1  # sizes, counts and seeds beyond this are refused: no course run needs them
+
+
+def as_count(value: Any, name: str, minimum: int = 1, maximum: int = LARGEST_COUNT) -> int:
+    """``value`` as a Python int in [minimum, maximum]: an int, or a NumPy or torch integer scalar.
+
+    Raises:
+        TypeError: ``value`` is not an integer (floats such as 2.0 included, and booleans).
+        ValueError: it is outside [minimum, maximum].
+    """
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if isinstance(value, (bool, np.bool_)) or not (
+        isinstance(value, numbers.Integral) or (shape is not None and tuple(shape) == () and _kind(dtype) in "iu")
+    ):
+        raise TypeError(f"{name} must be an integer, got {describe(value)}.")
+    count = int(value)
+    if count < minimum:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{name} must be {kind}, got {count}.")
+    if count > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {count}.")
+    return count
+
+
+LARGEST_ARRAY = 2**28  # values in one array the package allocates: 1 GiB of float32
+
+
+def check_allocation(shape: tuple[int, ...], name: str) -> None:
+    """Refuse to allocate an array of ``shape`` with more than :data:`LARGEST_ARRAY` values, with a
+    sentence, instead of letting NumPy or torch fail (or the machine swap) on a typo."""
+    count = math.prod(shape)
+    if count > LARGEST_ARRAY:
+        raise ValueError(
+            f"{name} would hold {count:,} values (shape {tuple(shape)}), more than the {LARGEST_ARRAY:,} allowed."
+        )
+
+
+def as_flag(value: Any, name: str) -> bool:
+    """``value`` as a bool: True or False (NumPy's bool included), nothing else.
+
+    Raises:
+        TypeError: ``value`` is not a boolean (a string such as "no" would count as True).
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}.")
+    return bool(value)
+
+
+def check_methods(value: Any, name: str, methods: tuple[str, ...], what: str) -> Any:
+    """``value`` itself, after checking that it has the given methods (a model, an optimiser, an
+    environment): a string or None gets a sentence instead of an AttributeError later."""
+    missing = [m for m in methods if not callable(getattr(value, m, None))]
+    if missing:
+        raise TypeError(f"{name} must be {what} (with {', '.join(m + '()' for m in methods)}), got {describe(value)}.")
+    return value
+
+
+def _kind(dtype: Any) -> str:
+    """The NumPy kind letter of a NumPy or torch dtype ('f', 'i', 'u', 'b', 'c', ...), or '?'."""
+    if dtype is None:
+        return "?"
+    if isinstance(dtype, np.dtype):
+        return dtype.kind
+    if getattr(dtype, "is_complex", False):
+        return "c"
+    if getattr(dtype, "is_floating_point", False):
+        return "f"
+    text = str(dtype)
+    if text == "torch.bool":
+        return "b"
+    if text.startswith("torch.uint"):
+        return "u"
+    return "i" if text.startswith("torch.int") else "?"
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for an error message: its repr, or its type and shape."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"a {type(value).__name__} of dtype {value.dtype} and shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 60 else f"a {type(value).__name__}"
+
+
+def promote(*values: Any) -> tuple:
+    """Arrays (or tensors) converted to their common floating dtype, NumPy's promotion rule in
+    both trees: float32 with float64 gives float64. NumPy mixes dtypes on its own; torch refuses
+    to multiply float32 by float64, so the torch tree calls this first."""
+    if not values or isinstance(values[0], np.ndarray):
+        dtype = np.result_type(*values)
+        return tuple(v.astype(dtype, copy=False) for v in values)
+    import torch
+
+    dtype = values[0].dtype
+    for v in values[1:]:
+        dtype = torch.promote_types(dtype, v.dtype)
+    return tuple(v.to(dtype) for v in values)
 
 
 def as_float_tensor(value: Any, name: str, *, allow_nan: bool = True):
@@ -87,10 +299,15 @@ def as_float_tensor(value: Any, name: str, *, allow_nan: bool = True):
     import torch  # imported here so that the NumPy tree never pays for it
 
     if not isinstance(value, torch.Tensor):
+        if value is None or isinstance(value, str):
+            raise TypeError(f"{name} must be a numeric tensor, got {describe(value)}.")
         try:
             value = torch.as_tensor(np.asarray(value))
         except Exception as exc:
-            raise TypeError(f"{name} must be a numeric tensor, but it could not be turned into one ({exc}).") from None
+            reason = str(exc).split("\n")[0][:120]
+            raise TypeError(
+                f"{name} must be a numeric tensor, but it could not be turned into one ({reason})."
+            ) from None
     if value.dtype.is_complex:
         raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}.")
     if not value.is_floating_point():
@@ -100,110 +317,47 @@ def as_float_tensor(value: Any, name: str, *, allow_nan: bool = True):
     return value
 
 
-# ---------------------------------------------------------------- checks of one concept, shared by both trees
+def check_grad(dout: Any, name: str, shape: tuple[int | None, ...], to_array: Callable, like: Any = None) -> Any:
+    """An upstream gradient, converted to float and checked against the shape of the forward
+    output it belongs to (which the backward function reads from its cache); with ``like`` (an
+    array of the cache), cast to its dtype, so that both trees compute a backward pass in the
+    forward pass's dtype."""
+    dout = to_array(dout, name)
+    check_shape(dout, name, shape)
+    if like is None:
+        return dout
+    return dout.astype(like.dtype, copy=False) if isinstance(dout, np.ndarray) else dout.to(like.dtype)
 
 
-def check_matmul(a: Any, b: Any, to_array: Callable) -> tuple:
-    """Convert and check the operands of a matrix product: a (n, k) and b (k, m)."""
-    a, b = to_array(a, "a"), to_array(b, "b")
-    check_shape(a, "a", (None, None))
-    check_shape(b, "b", (a.shape[1], None))
-    return a, b
+def check_not_empty(value: Any, name: str) -> None:
+    """Refuse an empty array or tensor where a mean over it is taken: there is nothing to average."""
+    if (value.numel() if hasattr(value, "numel") else value.size) == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(value.shape)}); a loss needs at least one value to average.")
 
 
-def check_conv(x: Any, weight: Any, bias: Any, to_array: Callable) -> tuple:
-    """Convert and check a convolution's inputs: x (N, C, H, W), weight (F, C, KH, KW), bias (F,).
-
-    ``to_array`` is :func:`as_float_array` or :func:`as_float_tensor`, so both trees refuse alike.
-    """
-    x, weight, bias = to_array(x, "x"), to_array(weight, "weight"), to_array(bias, "bias")
-    check_shape(x, "x", (None, None, None, None))
-    check_shape(weight, "weight", (None, x.shape[1], None, None))
-    check_shape(bias, "bias", (weight.shape[0],))
-    return x, weight, bias
-
-
-def as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
-    """A kernel size or stride as a pair of positive ints: ``3`` becomes ``(3, 3)``."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(np.atleast_1d(np.asarray(value, object)))
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
-        raise ValueError(f"{name} must be a positive integer or a pair of them, got {value!r}.")
-    return int(pair[0]), int(pair[1])
-
-
-def check_pool_stride(kernel: int, stride: int | None) -> int:
-    """The pooling stride (``kernel`` when None), after checking that both are positive integers."""
-    for name, value in (("kernel", kernel), ("stride", stride)):
-        if value is not None and not (isinstance(value, (int, np.integer)) and value >= 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(kernel if stride is None else stride)
+def check_labels(labels: Any, name: str, num_classes: int, shape: tuple[int | None, ...] | None = None) -> Any:
+    """Class labels: integers (not booleans, not floats) in [0, num_classes), as a NumPy array, or a
+    tensor when given one; ``shape``, when given, is checked too."""
+    if not hasattr(labels, "dtype"):
+        try:
+            labels = np.asarray(labels)
+        except Exception:
+            raise TypeError(f"{name} must be an array of integer class labels, got {describe(labels)}.") from None
+    if _kind(labels.dtype) not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}.")
+    if shape is not None:
+        check_shape(labels, name, shape)
+    if labels.numel() if hasattr(labels, "numel") else labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            raise ValueError(f"{name} must hold labels in [0, {num_classes}), got values from {low} to {high}.")
+    return labels
 
 
-def check_cell(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, gates: int, step: bool) -> None:
-    """Shape checks for a cell with ``gates`` blocks (1: RNN, 4: LSTM); x is (N, D) for one
-    step, (T, N, D) for a sequence. Messages name the argument, as everywhere in the package."""
-    check_shape(weight_ih, "weight_ih", (None, None))
-    rows = weight_ih.shape[0]
-    if rows % gates or rows == 0:
-        raise ValueError(
-            f"weight_ih must have {gates} H rows for a hidden size H (the gate blocks i, f, g, o), got shape "
-            f"{tuple(weight_ih.shape)}."
-        )
-    hidden = rows // gates
-    check_shape(weight_hh, "weight_hh", (rows, hidden))
-    check_shape(bias_ih, "bias_ih", (gates * hidden,))
-    check_shape(bias_hh, "bias_hh", (gates * hidden,))
-    features = weight_ih.shape[1]
-    check_shape(x, "x", (None, features) if step else (None, None, features))
-    batch = x.shape[0] if step else x.shape[1]
-    names = ("h_prev", "c_prev") if step else ("h0", "c0")
-    for value, name in ((h_prev, names[0]), (c_prev, names[1])):
-        if value is not None:
-            check_shape(value, name, (batch, hidden))
-
-
-def check_training(
-    steps: int | None,
-    budget_s: float | None,
-    ids: np.ndarray,
-    batch_size: int,
-    seq_len: int,
-    log_every: int = 1,
-    eval_every: int | None = None,
-) -> None:
-    """The arguments of a language model's training: an end (steps or a time budget), positive sizes,
-    and a text long enough for one batch of chunks."""
-    if steps is None and budget_s is None:
-        raise ValueError("give steps or budget_s (or both): training needs an end.")
-    for value, name in ((steps, "steps"), (log_every, "log_every"), (eval_every, "eval_every")):
-        if value is not None and not (
-            isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-        ):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    for value, name in ((steps, "steps"), (budget_s, "budget_s")):
-        if value is not None:
-            check_positive(value, name)
-    check_positive(batch_size, "batch_size")
-    check_positive(seq_len, "seq_len")
-    if len(ids) < batch_size * (seq_len + 1):
-        raise ValueError(
-            f"train_ids is too short: {len(ids)} characters, expected at least batch_size * (seq_len + 1) = "
-            f"{batch_size * (seq_len + 1)}."
-        )
-
-
-def check_ids(ids: Any, name: str, vocab_size: int) -> np.ndarray:
-    """A text as a 1-D array of integer character ids, each in [0, vocab_size), or a one-sentence error."""
-    array = np.asarray(ids)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise TypeError(
-            f"{name} must be a 1-D array of integer character ids, got {array.dtype} of shape {array.shape}."
-        )
-    if array.size and (array.min() < 0 or array.max() >= vocab_size):
-        raise ValueError(
-            f"{name} must hold ids in [0, {vocab_size}) (the model's vocab_size), got values from {array.min()} to {array.max()}."
-        )
-    return array
+def check_batch(x: Any, name: str) -> None:
+    """A batch of examples: at least two axes, (N, ...), N possibly 0."""
+    if x.ndim < 2:
+        raise ValueError(f"{name} must be a batch of examples with shape (N, ...), got shape {tuple(x.shape)}.")
 
 
 def check_parameter_list(params: Any, name: str = "params") -> list:
@@ -214,6 +368,13 @@ def check_parameter_list(params: Any, name: str = "params") -> list:
             f"{name} must be a list of parameters, got a single {type(params).__name__}; pass [p] or model.parameters()."
         )
     try:
-        return list(params)
+        params = list(params)
     except TypeError:
         raise TypeError(f"{name} must be a list of parameters, got {type(params).__name__}.") from None
+    for i, p in enumerate(params):
+        if not hasattr(p, "grad"):
+            raise TypeError(f"{name}[{i}] must be a parameter (with a grad), got {describe(p)}.")
+        dtype = getattr(p, "dtype", None) or getattr(getattr(p, "data", None), "dtype", None)
+        if _kind(dtype) != "f":
+            raise TypeError(f"{name}[{i}] must hold real floating-point numbers, got dtype {dtype}.")
+    return params

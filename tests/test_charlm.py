@@ -237,3 +237,59 @@ def test_training_refuses_bad_ids_and_logging_alike(tree):
             tree.train_char_lm(model, **kwargs)
     with pytest.raises(ValueError, match=r"^steps must be a positive integer, got 2\.5\.$"):
         tree.train_char_lm(model, text, steps=2.5, batch_size=2, seq_len=5, progress=False)
+
+
+def _refusal(call) -> str:
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    return f"{info.type.__name__}: {info.value}"
+
+
+def test_both_trees_refuse_bad_input_with_the_same_sentence():
+    """Ids are integers in [0, vocab_size) in both trees (a negative id is never wrapped), and every
+    refusal is the same sentence in both."""
+    ids = np.arange(12).reshape(6, 2) % 5
+    text = np.arange(100) % 5
+    calls = {
+        "negative id": lambda t, m: m(ids - 1),
+        "id too large": lambda t, m: m(ids + 1),
+        "float ids": lambda t, m: m(ids.astype(float)),
+        "no steps": lambda t, m: m(ids[:0]),
+        "state not a pair": lambda t, m: m(ids, 3),
+        "state shape": lambda t, m: m(ids, (np.zeros((1, 3, 4)), np.zeros((1, 3, 4)))),
+        "generate length": lambda t, m: t.generate(m, [0, 1], -1),
+        "generate prompt": lambda t, m: t.generate(m, [-1, 2], 3),
+        "generate rng": lambda t, m: t.generate(m, [1], 3, rng=3),
+        "evaluate model": lambda t, m: t.evaluate_char_lm(None, text),
+        "evaluate seq_len": lambda t, m: t.evaluate_char_lm(m, text, seq_len=0),
+        "train lr": lambda t, m: t.train_char_lm(m, text, steps=1, lr=-1.0, batch_size=2, seq_len=3),
+        "train seed": lambda t, m: t.train_char_lm(m, text, steps=1, seed=0.5, batch_size=2, seq_len=3),
+        "train progress": lambda t, m: t.train_char_lm(m, text, steps=1, progress="no", batch_size=2, seq_len=3),
+        "vocab_size": lambda t, m: t.CharLM(5.0, 4, np.random.default_rng(0)),
+        "too large": lambda t, m: t.CharLM(5, 2**20, np.random.default_rng(0)),
+        "dropout": lambda t, m: t.CharLM(5, 4, np.random.default_rng(0), dropout=1.0),
+        "rng": lambda t, m: t.CharLM(5, 4, None),
+        "train mode": lambda t, m: m.train("no"),
+    }
+    for name, call in calls.items():
+        np_message, torch_message = (
+            _refusal(lambda tree=tree, call=call: call(tree, tree.CharLM(5, 4, np.random.default_rng(0))))
+            for tree in (npl, thl)
+        )
+        assert np_message == torch_message, name
+    assert _refusal(lambda: npl.CharLM(5, 4, np.random.default_rng(0))(ids - 1)) == (
+        "ValueError: ids must hold ids in [0, 5) (the model's vocab_size), got values from -1 to 3."
+    )
+
+
+@pytest.mark.parametrize("tree", [npl, thl], ids=["numpy", "torch"])
+def test_inputs_are_converted_to_the_models_dtype_and_a_tiny_temperature_is_greedy(tree):
+    model = tree.CharLM(6, 8, np.random.default_rng(0), embedding_dim=4)
+    ids = np.random.default_rng(1).integers(0, 6, size=(5, 3))
+    logits, (h, c) = model(ids)  # a NumPy array is accepted in both trees (and a tensor, in both)
+    state64 = tuple(np.asarray(s.detach() if tree is thl else s, dtype=np.float64) for s in (h, c))
+    again, (h2, _) = model(ids.tolist(), state64)  # the float64 state is cast to the parameters' float32
+    assert again.dtype == h2.dtype == logits.dtype and str(logits.dtype).endswith("float32")
+    prompt = np.array([0, 1, 2])
+    greedy = tree.generate(model, prompt, 8, temperature=1e-310, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(greedy, tree.generate(model, prompt, 8, temperature=1e-6))  # no NaN: argmax

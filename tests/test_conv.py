@@ -113,8 +113,12 @@ def test_output_size_formula_and_errors():
     assert thc.conv2d_output_size is npc.conv2d_output_size
     with pytest.raises(ValueError, match=r"^the kernel \(5\) is larger than the padded input \(4\)\.$"):
         npc.conv2d_output_size(4, 5)
-    with pytest.raises(ValueError, match=r"^stride must be >= 1 and padding >= 0, got stride=0, padding=0\.$"):
+    with pytest.raises(ValueError, match=r"^stride must be a positive integer, got 0\.$"):
         npc.conv2d_output_size(4, 2, stride=0)
+    with pytest.raises(ValueError, match=r"^padding must be a non-negative integer, got -1\.$"):
+        npc.conv2d_output_size(4, 2, padding=-1)
+    with pytest.raises(TypeError, match=r"^size must be an integer, got '2'\.$"):
+        npc.conv2d_output_size("2", 2)
 
 
 @pytest.mark.parametrize("module", [npc, thc], ids=["numpy", "torch"])
@@ -125,11 +129,13 @@ def test_bad_input_names_the_argument(module):
         module.conv2d_forward(x, w, b)
     with pytest.raises(ValueError, match=r"^x must have shape \(any, any, any, any\), got \(3, 5, 5\)\.$"):
         module.maxpool2d_forward(to(np.zeros((3, 5, 5))))
-    with pytest.raises(ValueError, match=r"^the kernel \(2\) is larger than the padded input \(1\)\.$"):
+    with pytest.raises(
+        ValueError, match=r"^the pooling window \(2\) is larger than the input's \(4, 1\) feature maps\.$"
+    ):
         module.maxpool2d_forward(to(np.zeros((1, 1, 4, 1))), 2)  # the window fits in height, not in width
     with pytest.raises(ValueError, match=r"^stride must be a positive integer, got 0\.$"):
         module.avgpool2d_forward(to(np.zeros((1, 1, 4, 4))), 2, stride=0)  # not silently replaced by the kernel
-    with pytest.raises(ValueError, match=r"^kernel must be a positive integer, got 1\.5\.$"):
+    with pytest.raises(TypeError, match=r"^kernel must be an integer, got 1\.5\.$"):
         module.maxpool2d_forward(to(np.zeros((1, 1, 4, 4))), 1.5)
     with pytest.raises(ValueError, match=r"^stride must be a positive integer, got 0\.$"):
         module.MaxPool2d(2, stride=0)
@@ -293,7 +299,7 @@ def test_one_training_step_numpy_equals_torch(optimizer):
 
 
 def test_layer_bad_input_names_the_argument():
-    with pytest.raises(ValueError, match=r"^kernel_size must be a positive integer or a pair of them, got 0\.$"):
+    with pytest.raises(ValueError, match=r"^kernel_size must be a positive integer, got 0\.$"):
         npc.Conv2d(1, 2, 0, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"^x must have shape \(any, 3, any, any\), got \(2, 1, 5, 5\)\.$"):
         thc.Conv2d(3, 2, 3, np.random.default_rng(0))(torch.zeros(2, 1, 5, 5))

@@ -39,3 +39,32 @@ def test_moby_dick_is_the_whole_novel():
     assert text.startswith("CHAPTER 1. Loomings.\n\nCall me Ishmael.")
     assert text.rstrip().endswith("five thousand years ago.")
     assert 1_100_000 < len(text) < 1_300_000
+
+
+def test_generators_refuse_bad_arguments_in_a_sentence_and_take_numpy_integers():
+    a, b = data.two_blobs(n=np.int64(7), seed=np.int64(3)), data.two_blobs(n=7, seed=3)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)  # a NumPy integer is the same number: the same draws
+    with pytest.raises(TypeError, match=r"^n must be an integer, got 2\.5\.$"):
+        data.two_blobs(n=2.5)
+    with pytest.raises(TypeError, match=r"^seed must be an integer, got 0\.5\.$"):
+        data.two_blobs(seed=0.5)
+    with pytest.raises(TypeError, match=r"^center must hold real numbers"):
+        data.two_blobs(center=(1 + 2j, 0.0))
+    with pytest.raises(ValueError, match=r"^gap must be a finite number >= 0, got nan\.$"):
+        data.two_blobs(gap=float("nan"))
+    with pytest.raises(TypeError, match=r"^seed must be an integer"):
+        data.load_mnist(seed="0")
+
+
+def test_digits_refuses_fractions_before_scikit_learn_sees_them():
+    with pytest.raises(ValueError, match=r"^test_fraction must be in \(0, 1\), got 1\.0\.$"):
+        data.load_digits(test_fraction=1)  # an int would be a number of images to scikit-learn
+    with pytest.raises(ValueError, match=r"^val_fraction must be in \(0, 1\), got 0\.0\.$"):
+        data.load_digits(val_fraction=0.0)
+    with pytest.raises(
+        ValueError, match=r"^val_fraction=0\.5 and test_fraction=0\.5 leave 0 training, .* one per class\.$"
+    ):
+        data.load_digits(val_fraction=0.5, test_fraction=0.5)
+    with pytest.raises(ValueError, match=r"leave .* and 4 test images; each set needs at least 10"):
+        data.load_digits(test_fraction=0.002)

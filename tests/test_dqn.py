@@ -223,3 +223,86 @@ def test_dqn_learns_to_balance_the_pole(tree):
     after = rl.evaluate(eval_env, agent.greedy, 10, seed=0).mean()
     assert before < 50  # an untrained network drops the pole within a few dozen steps
     assert after >= 100, (before, after, history.eval_returns)  # five times what random pushes get
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+BAD_CALLS = {
+    "q_values_shape": (lambda m, a: a.q_values(np.zeros(3)), ValueError, r"^obs must have shape \(4,\) or \(N, 4\)"),
+    "greedy_batch": (lambda m, a: a.greedy(np.zeros((2, 4))), ValueError, r"^obs must have shape \(4,\), got \(2, 4\)"),
+    "act_nan": (lambda m, a: a.act(np.array([0.0, np.nan, 0.0, 0.0]), 0.1), ValueError, "^obs must hold finite"),
+    "act_str": (lambda m, a: a.act(np.array(["a", "b", "c", "d"]), 0.1), TypeError, "^obs must hold real numbers"),
+    "act_epsilon": (lambda m, a: a.act(np.zeros(4), 1.5), ValueError, r"^epsilon must be in \[0, 1\]"),
+    "update_short": (lambda m, a: a.update(tuple(random_batch(0))[:4]), TypeError, "^batch must be a Batch"),
+    "update_nan": (
+        lambda m, a: a.update(random_batch(0)._replace(rewards=np.full(32, np.nan))),
+        ValueError,
+        "^batch.rewards contains NaN",
+    ),
+    "update_actions": (
+        lambda m, a: a.update(random_batch(0)._replace(actions=np.full(32, 2))),
+        ValueError,
+        r"^batch.actions must hold integers in \[0, 2\), got values from 2 to 2\.$",
+    ),
+    "load_missing": (lambda m, a: a.load_state_dict({}), ValueError, "^state must hold the network's weights"),
+    "load_shape": (
+        lambda m, a: a.load_state_dict({k: np.zeros(3) for k in a.state_dict()}),
+        ValueError,
+        r"^state\['0.weight'\] must have shape \(4, 16\)",
+    ),
+    "td_terminated": (
+        lambda m, a: m.td_target(np.zeros(3), np.zeros((3, 2)), np.array([0, 2, 0]), 0.9),
+        ValueError,
+        "^terminated must hold 0 or 1",
+    ),
+    "td_gamma": (
+        lambda m, a: m.td_target(np.zeros(3), np.zeros((3, 2)), np.zeros(3), "0.9"),
+        TypeError,
+        "^gamma must be a real number",
+    ),
+    "loss_negative_action": (
+        lambda m, a: m.q_loss_forward(np.zeros((3, 2)), np.array([0, -1, 1]), np.zeros(3)),
+        ValueError,
+        r"^actions must hold integers in \[0, 2\), got values from -1 to 1\.$",
+    ),
+    "loss_kind": (lambda m, a: m.q_loss_forward(np.zeros((1, 2)), [0], [0.0], ["huber"]), ValueError, "^kind must be"),
+    "backward_dout": (
+        lambda m, a: m.q_loss_backward("1", m.q_loss_forward(np.zeros((1, 2)), [0], [0.0])[1]),
+        TypeError,
+        "^dout must be a real number",
+    ),
+    "network_hidden": (lambda m, a: m.q_network(4, 2, None, np.random.default_rng(0)), TypeError, "^hidden must be a"),
+    "network_huge": (lambda m, a: m.q_network(2**62, 2, (8,), np.random.default_rng(0)), ValueError, "^obs_dim must"),
+    "config": (
+        lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), "fast"),
+        TypeError,
+        "^config must be a DQNConfig",
+    ),
+    "config_lr": (
+        lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), replace(SMALL, lr=0.0)),
+        ValueError,
+        "^config.lr must be a positive number",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CALLS)
+def test_both_trees_refuse_bad_input_with_the_same_sentence(case):
+    call, error, pattern = BAD_CALLS[case]
+    messages = []
+    for module, agent in zip((np_dqn, torch_dqn), twin_agents(), strict=True):
+        with pytest.raises(error, match=pattern) as info:
+            call(module, agent)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+def test_torch_agent_refuses_a_device_it_cannot_use():
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="^device must be None, a name such as 'cpu'"):
+        torch_dqn.DQNAgent(4, 2, rng, SMALL, device=3)
+    with pytest.raises(ValueError, match="^device must name a device"):
+        torch_dqn.DQNAgent(4, 2, rng, SMALL, device="gpu0")
+    with pytest.raises(ValueError, match="is not available on this machine"):
+        torch_dqn.DQNAgent(4, 2, rng, SMALL, device=f"cuda:{torch.cuda.device_count()}")

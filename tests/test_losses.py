@@ -97,14 +97,44 @@ def test_backwards_match_finite_differences(seed):
     assert npl.mse(pred, target) == pytest.approx(thl.mse(torch.tensor(pred), torch.tensor(target)), rel=1e-12)
 
 
-def test_bad_input():
+@pytest.mark.parametrize("tree", [npl, thl], ids=["numpy", "torch"])
+def test_bad_input(tree):
+    """Both trees refuse alike: shapes, labels (floats, booleans, out of range), empty batches, no classes."""
+    to = np.asarray if tree is npl else torch.as_tensor
     with pytest.raises(ValueError, match=r"^target must have shape \(2,\), got \(3,\)\.$"):
-        npl.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2]))
-    with pytest.raises(ValueError, match=r"^target must hold class indices, integers in \[0, 3\)\.$"):
-        npl.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
-    with pytest.raises(ValueError, match=r"^target must hold class indices"):
-        thl.cross_entropy(torch.zeros(2, 3), torch.tensor([0.0, 1.0]))
+        tree.cross_entropy(to(np.zeros((2, 3))), to(np.array([0, 1, 2])))
+    with pytest.raises(ValueError, match=r"^target must hold labels in \[0, 3\), got values from 0 to 3\.$"):
+        tree.cross_entropy(to(np.zeros((2, 3))), to(np.array([0, 3])))
+    with pytest.raises(ValueError, match=r"^target must hold labels in \[0, 3\), got values from -1 to 0\.$"):
+        tree.cross_entropy(to(np.zeros((2, 3))), to(np.array([0, -1])))
+    with pytest.raises(TypeError, match=r"^target must hold integer class labels, got dtype .*float64\.$"):
+        tree.cross_entropy(to(np.zeros((2, 3))), to(np.array([0.0, 1.0])))
+    with pytest.raises(TypeError, match=r"^labels must hold integer class labels, got dtype .*bool\.$"):
+        tree.one_hot(to(np.array([True, False])), 2)
     with pytest.raises(ValueError, match=r"^target must have shape \(2, 2\), got \(2,\)\.$"):
-        npl.mse(np.zeros((2, 2)), np.zeros(2))
-    with pytest.raises(ValueError, match=r"^labels must be integers in \[0, 3\)"):
-        npl.one_hot(np.array([3]), 3)
+        tree.mse(to(np.zeros((2, 2))), to(np.zeros(2)))
+    with pytest.raises(ValueError, match=r"^labels must hold labels in \[0, 3\), got values from 3 to 3\.$"):
+        tree.one_hot(to(np.array([3])), 3)
+    with pytest.raises(ValueError, match=r"^pred is empty \(shape \(0, 2\)\); a loss needs at least one value"):
+        tree.mse(to(np.zeros((0, 2))), to(np.zeros((0, 2))))
+    with pytest.raises(ValueError, match=r"^logits is empty \(shape \(0, 3\)\)"):
+        tree.cross_entropy(to(np.zeros((0, 3))), to(np.zeros(0, dtype=np.int64)))
+    for fn in (tree.softmax, tree.log_softmax):
+        with pytest.raises(
+            ValueError, match=r"^logits must have a last axis of at least one class, got shape \(2, 0\)\.$"
+        ):
+            fn(to(np.zeros((2, 0))))
+    with pytest.raises(TypeError, match=r"^logits must hold real numbers"):
+        tree.softmax(np.zeros(3) + 1j)
+    with pytest.raises(TypeError, match=r"^dout must be a real number, got 'a'\.$"):
+        tree.mse_backward("a", tree.mse_forward(to(np.zeros(2)), to(np.ones(2)))[1])
+
+
+@pytest.mark.parametrize("tree", [npl, thl], ids=["numpy", "torch"])
+def test_zero_probability_on_the_true_class_is_infinite(tree):
+    """-log 0 is infinite: both trees return inf, with no warning (documented)."""
+    to = np.asarray if tree is npl else torch.as_tensor
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tree.categorical_cross_entropy(to(np.array([[0.0, 1.0]])), to(np.array([[1.0, 0.0]]))) == np.inf
+    assert tree.mse(to(np.array([1e200])), to(np.array([-1e200]))) == np.inf

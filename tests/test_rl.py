@@ -112,7 +112,7 @@ def test_linear_schedule():
     assert values[80] == pytest.approx(0.52)
     with pytest.raises(ValueError, match="fraction must be in"):
         rl.linear_schedule(0, 10, 1, 0, 0)
-    with pytest.raises(ValueError, match="total_steps must be positive"):
+    with pytest.raises(ValueError, match="total_steps must be a positive integer"):
         rl.linear_schedule(0, 0, 1, 0, 0.5)
 
 
@@ -165,7 +165,7 @@ def test_replay_buffer_errors_speak_clearly():
         buffer.sample(2)
     with pytest.raises(ValueError, match=r"obs must have shape \(3,\), got \(2,\)"):
         buffer.add(np.zeros(2), 0, 0.0, np.zeros(3), False)
-    with pytest.raises(ValueError, match="capacity must be a positive number"):
+    with pytest.raises(ValueError, match="capacity must be a positive integer"):
         rl.ReplayBuffer(0, 3, np.random.default_rng(0))
 
 
@@ -295,3 +295,86 @@ def test_importing_rl_changes_no_environment_variable_and_make_env_renders_off_s
 def test_make_env_refuses_a_render_that_is_not_a_bool():
     with pytest.raises(TypeError, match=r"^render must be True or False, got 'no'\.$"):
         rl.make_env("CartPole-v1", render="no")
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_q_learning_update_refuses_bad_indices_and_leaves_the_table_alone():
+    q = np.zeros((16, 4))
+    with pytest.raises(ValueError, match=r"^state must be a non-negative integer, got -1\.$"):
+        rl.q_learning_update(q, -1, 0, 1.0, 4, False, 0.5, 0.9)  # never wrapped around to the last row
+    with pytest.raises(ValueError, match=r"^next_state must be in \[0, 16\), got 16\.$"):
+        rl.q_learning_update(q, 0, 0, 1.0, 16, False, 0.5, 0.9)
+    with pytest.raises(TypeError, match="^action must be an integer"):
+        rl.q_learning_update(q, 0, 1.0, 1.0, 4, False, 0.5, 0.9)
+    with pytest.raises(TypeError, match="^terminated must be True or False"):
+        rl.q_learning_update(q, 0, 0, 1.0, 4, "no", 0.5, 0.9)
+    with pytest.raises(ValueError, match=r"^alpha must be in \(0, 1\]"):
+        rl.q_learning_update(q, 0, 0, 1.0, 4, False, 0.0, 0.9)
+    with pytest.raises(TypeError, match="^q must be a NumPy array of floats"):
+        rl.q_learning_update(q.tolist(), 0, 0, 1.0, 4, False, 0.5, 0.9)  # a copy would be updated, not q
+    assert not q.any()
+    q[4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^q must be finite in Q\[0, 0\] and Q\[4\]"):
+        rl.q_learning_update(q, 0, 0, 1.0, 4, False, 0.5, 0.9)
+    assert rl.q_learning_update(q, 0, 0, 1.0, 4, True, 0.5, 0.9) == 1.0  # terminal: Q[4] is not read
+
+
+def test_exploration_and_returns_refuse_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="^q_values contains NaN"):
+        rl.epsilon_greedy([np.nan, 1.0], 0, rng)
+    with pytest.raises(ValueError, match=r"^q_values must have shape \(A,\) with A >= 1"):
+        rl.epsilon_greedy([], 0.1, rng)
+    with pytest.raises(TypeError, match="^q_values must hold real numbers"):
+        rl.epsilon_greedy(np.array([1.0, 2.0]) + 1j, 0.1, rng)
+    with pytest.raises(TypeError, match="^rng must be a numpy.random.Generator"):
+        rl.epsilon_greedy([0.0, 1.0], 0.1, 0)
+    with pytest.raises(TypeError, match="^epsilon must be a real number"):
+        rl.epsilon_greedy([0.0, 1.0], "0.1", rng)
+    with pytest.raises(TypeError, match="^rewards must hold real numbers"):
+        rl.discounted_return(["1", 0], 0.9)
+    with pytest.raises(TypeError, match="^step must be an integer"):
+        rl.linear_schedule(None, 10, 1.0, 0.1, 0.5)
+
+
+def test_environments_and_episodes_refuse_bad_input():
+    with pytest.raises(ValueError, match="^name must be a registered gymnasium environment"):
+        rl.make_env("no-such-env")
+    with pytest.raises(TypeError, match="^name must be the id of a gymnasium environment"):
+        rl.make_env(3)
+    with pytest.raises(TypeError, match="^env must have discrete states and actions"):
+        rl.q_learning(gym.make("CartPole-v1"), 1)
+    with pytest.raises(ValueError, match="^q must hold finite values"):
+        rl.q_learning(frozen_lake(), 1, q=np.full((16, 4), np.inf))
+    with pytest.raises(TypeError, match="^env must be a gymnasium environment"):
+        rl.run_episode("FrozenLake-v1", lambda s: 0)
+    with pytest.raises(TypeError, match="^policy must be a function"):
+        rl.run_episode(frozen_lake(), 2)
+    with pytest.raises(ValueError, match="^render=True needs an environment that draws frames"):
+        rl.run_episode(frozen_lake(), lambda s: 0, render=True)
+    with pytest.raises(ValueError, match="^seed must be a non-negative integer"):
+        rl.evaluate(frozen_lake(), lambda s: 0, 2, seed=-1)
+
+
+def test_replay_buffer_and_train_dqn_refuse_bad_input():
+    buffer = rl.ReplayBuffer(4, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^obs must hold finite numbers, got NaN or infinity at 1 position"):
+        buffer.add(np.array([0.0, np.nan, 0.0]), 0, 0.0, np.zeros(3), False)
+    with pytest.raises(ValueError, match="^action must be a non-negative integer"):
+        buffer.add(np.zeros(3), -1, 0.0, np.zeros(3), False)
+    with pytest.raises(TypeError, match="^terminated must be True or False"):
+        buffer.add(np.zeros(3), 0, 0.0, np.zeros(3), np.array([True, False]))
+    assert len(buffer) == 0
+    buffer.add(np.zeros(3), np.int64(1), np.float32(0.5), np.ones(3), np.bool_(True))
+    with pytest.raises(TypeError, match="^batch_size must be an integer"):
+        buffer.sample(2.0)
+    with pytest.raises(TypeError, match="^rng must be a numpy.random.Generator"):
+        rl.ReplayBuffer(4, 3, "abc")
+    with pytest.raises(TypeError, match="^buffer must be None or a ReplayBuffer for states of length 4"):
+        rl.train_dqn(PushRight(), gym.make("CartPole-v1"), 10, buffer=buffer, progress=False)
+    with pytest.raises(TypeError, match="^agent must be a DQNAgent"):
+        rl.train_dqn("agent", gym.make("CartPole-v1"), 10, progress=False)
+    with pytest.raises(TypeError, match="^total_steps must be an integer"):
+        rl.train_dqn(PushRight(), gym.make("CartPole-v1"), 10.5, progress=False)

@@ -263,5 +263,5 @@ def test_bad_shapes_name_the_argument(tree):
     _, cache = tree.rnn_forward(x, None, *rnn_w)
     with pytest.raises(ValueError, match=r"^dhs must have shape \(4, 2, 2\), got \(4, 2\)\.$"):
         tree.rnn_backward(to(np.zeros((4, 2))), cache)
-    with pytest.raises(ValueError, match=r"^hidden_size must be a positive number, got 0\.$"):
+    with pytest.raises(ValueError, match=r"^hidden_size must be a positive integer, got 0\.$"):
         lstm.LSTM(3, 0, rng)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from dlcourse import text
 from dlcourse.data import load_moby_dick
+from dlcourse.numpy.losses import softmax
 
 
 @given(st.text(min_size=1, max_size=40))
@@ -103,3 +104,38 @@ def test_sampling_follows_the_distribution_and_the_seed():
     ]
     with pytest.raises(ValueError, match=r"^logits must have shape \(any,\), got \(2, 3\)\.$"):
         text.sample_from_logits(np.zeros((2, 3)), 1.0, rng_a)
+
+
+def test_bad_input_gets_one_sentence_naming_the_argument():
+    vocab = text.Vocabulary.from_text("hello")
+    with pytest.raises(ValueError, match=r"^chars must be distinct characters in code-point order"):
+        text.Vocabulary("ba")  # encode finds ids by binary search: unsorted chars would give wrong ids
+    with pytest.raises(TypeError, match=r"^text must be a string, got bytes b'hole'\.$"):
+        vocab.encode(b"hole")
+    with pytest.raises(TypeError, match=r"^ids must be an array of integer character ids, got float64"):
+        vocab.decode(np.array([0.0, 1.0]))
+    assert vocab.decode([]) == ""  # an empty list is no ids, whatever NumPy's default dtype
+    with pytest.raises(TypeError, match=r"^ids must be a 1-D array of integer character ids, got <U3 of shape \(\)\.$"):
+        text.split("abc")
+    with pytest.raises(TypeError, match=r"^batch_size must be an integer, got 2\.5\.$"):
+        text.stream_batches(np.arange(10), 2.5)
+    with pytest.raises(TypeError, match=r"^streams must be a 2-D array of integer character ids"):
+        text.chunks(np.zeros((4, 2)), 2)  # refused at the call, not at the first chunk
+    with pytest.raises(TypeError, match=r"^trainer must be an LMTrainer \(with streams\(\), step\(\)"):
+        text.train_language_model(None, np.arange(10), steps=1)
+    with pytest.raises(TypeError, match=r"^rng must be a numpy\.random\.Generator"):
+        text.sample_from_logits(np.zeros(3), 1.0, 0)
+    for logits in ([np.nan, 0.0], [np.inf, 0.0], [-np.inf, -np.inf]):
+        with pytest.raises(ValueError, match=r"^logits must be finite scores"):
+            text.sample_from_logits(np.array(logits), 1.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^lr must be a positive number"):
+        text.cosine_lr(-0.1, 0.5)
+
+
+def test_a_tiny_temperature_picks_the_largest_score_instead_of_overflowing():
+    logits = np.array([[1.0, 5.0, -np.inf, 3.0], [2.0, 0.5, 1.0, 2.5]])
+    for tau in (1e-310, 1e-300):  # logits / tau overflows; the maximum is subtracted first instead
+        np.testing.assert_array_equal(text.softmax_with_temperature(logits, tau), [[0, 1, 0, 0], [0, 0, 0, 1]])
+        assert text.sample_from_logits(logits[0], tau, np.random.default_rng(0)) == 1
+    ordinary = text.softmax_with_temperature(logits, 0.7)  # where nothing overflows: softmax(z / tau), as before
+    np.testing.assert_array_equal(ordinary, softmax(logits / 0.7))

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray, *, check: bool = True) -> np.ndarray:
     r"""The logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`, squashing any real into (0, 1).
 
     Computed without overflow: with :math:`e = e^{-|x|} \le 1`,
@@ -37,39 +37,45 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
     Args:
         x: any shape, float.
+        check: convert and check ``x`` (the default); the package's own callers, which pass
+            arrays they have checked, skip it.
 
     Returns:
         Same shape and float dtype as ``x``.
     """
-    x = as_float_array(x, "x")
+    if check:
+        x = as_float_array(x, "x")
     e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-def tanh(x: np.ndarray) -> np.ndarray:
+def tanh(x: np.ndarray, *, check: bool = True) -> np.ndarray:
     r"""The hyperbolic tangent :math:`\tanh(x) = (e^x - e^{-x}) / (e^x + e^{-x})`, in (-1, 1).
 
     Note :math:`\tanh(x) = 2\sigma(2x) - 1`: a sigmoid stretched to be centred on zero.
 
     Args:
         x: any shape, float.
+        check: convert and check ``x``, as in :func:`sigmoid`.
 
     Returns:
         Same shape and dtype as ``x``.
     """
-    return np.tanh(as_float_array(x, "x"))
+    return np.tanh(as_float_array(x, "x") if check else x)
 
 
-def relu(x: np.ndarray) -> np.ndarray:
+def relu(x: np.ndarray, *, check: bool = True) -> np.ndarray:
     r"""The rectified linear unit :math:`\mathrm{ReLU}(x) = \max(0, x)`.
 
     Args:
         x: any shape, float.
+        check: convert and check ``x``, as in :func:`sigmoid`.
 
     Returns:
         Same shape and dtype as ``x``.
     """
-    x = as_float_array(x, "x")
+    if check:
+        x = as_float_array(x, "x")
     return np.maximum(x, 0).astype(x.dtype, copy=False)
 
 
@@ -96,7 +102,7 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ``out`` (same shape as ``x``) and ``cache = out``, since
         :math:`\\sigma'(x) = \\sigma(x)(1 - \\sigma(x))`.
     """
-    out = sigmoid(x)
+    out = sigmoid(x)  # checks x
     return out, out
 
 
@@ -117,7 +123,7 @@ def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""Tanh, keeping ``cache = out``, since :math:`\tanh'(x) = 1 - \tanh^2(x)`."""
-    out = tanh(x)
+    out = tanh(x)  # checks x
     return out, out
 
 
@@ -131,7 +137,7 @@ def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ReLU, keeping ``cache = x``: the gradient passes where the input was positive."""
     x = as_float_array(x, "x")
-    return relu(x), x
+    return relu(x, check=False), x  # x is checked once, here
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse import text as textlib
+from dlcourse.checks import check_char_ids, check_char_lm, check_generate, check_lm_input, check_lm_sizes
 from dlcourse.numpy import init as initialisers
 from dlcourse.numpy.layers import Dropout, Module, Parameter
 from dlcourse.numpy.losses import cross_entropy_backward, cross_entropy_forward, log_softmax
@@ -25,7 +26,13 @@ from dlcourse.numpy.lstm import LSTM
 from dlcourse.numpy.optim import Adam, clip_grad_norm
 from dlcourse.results import LMHistory
 from dlcourse.text import cosine_lr
-from dlcourse.validation import check_positive, check_shape
+from dlcourse.validation import (
+    as_count,
+    as_flag,
+    as_float_array,
+    check_grad,
+    check_positive,
+)
 
 __all__ = [
     "CharLM",
@@ -66,8 +73,9 @@ class CharLM(Module):
         num_layers: int = 1,
         dropout: float = 0.0,
     ) -> None:
-        for value, name in ((vocab_size, "vocab_size"), (embedding_dim, "embedding_dim"), (num_layers, "num_layers")):
-            check_positive(value, name)
+        vocab_size, hidden_size, embedding_dim, num_layers = check_lm_sizes(
+            vocab_size, hidden_size, rng, embedding_dim, num_layers, dropout
+        )
         self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
         self.embedding = Parameter(rng.standard_normal((vocab_size, embedding_dim)).astype(np.float32))  # (V, E)
         self.layers = [LSTM(embedding_dim if k == 0 else hidden_size, hidden_size, rng) for k in range(num_layers)]
@@ -80,8 +88,8 @@ class CharLM(Module):
         self.cache: tuple | None = None
 
     def train(self, mode: bool = True) -> CharLM:
-        self.training = mode
-        self.drop.train(mode)
+        self.training = as_flag(mode, "mode")
+        self.drop.train(self.training)
         return self
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
@@ -95,9 +103,17 @@ class CharLM(Module):
     def forward(
         self, ids: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """ids (T, N) integers -> logits (T, N, V) and the state (h, c), each (num_layers, N, H)."""
-        ids = np.asarray(ids)
-        check_shape(ids, "ids", (None, None))
+        """ids (T, N) integers in [0, V) -> logits (T, N, V) and the state (h, c), each (num_layers, N, H).
+
+        The state is cast to the parameters' dtype: the model computes in it."""
+        like = self.layers[0].weight_ih.data
+        ids, state = check_lm_input(ids, state, self.vocab_size, self.num_layers, self.hidden_size, like)
+        return self._logits(ids, state)
+
+    def _logits(
+        self, ids: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`forward` without its checks, for the loops of training, evaluation and sampling."""
         steps, batch = ids.shape
         x = self.embedding.data[ids]  # (T, N, E)
         hs, cs = [], []
@@ -118,8 +134,11 @@ class CharLM(Module):
 
     def backward(self, dlogits: np.ndarray) -> None:
         """dlogits (T, N, V) -> accumulates every parameter's gradient (the input ids have none)."""
+        if self.cache is None:
+            raise ValueError("backward needs the cache of a forward pass: call the model on ids first.")
         ids, top = self.cache
         steps, batch = ids.shape
+        dlogits = check_grad(dlogits, "dlogits", (steps, batch, self.vocab_size), as_float_array)
         flat = dlogits.reshape(steps * batch, self.vocab_size)  # (T*N, V)
         self.head_weight.accumulate(flat.T @ top.reshape(steps * batch, self.hidden_size))
         self.head_bias.accumulate(flat.sum(axis=0))
@@ -147,7 +166,7 @@ class _Trainer:
 
     def step(self, x: np.ndarray, y: np.ndarray, state: Any, lr: float) -> tuple[float, Any]:
         self.optimizer.lr = lr
-        logits, state = self.model(x, state)  # the state is carried, the gradient stops at the chunk
+        logits, state = self.model._logits(x, state)  # the state is carried, the gradient stops at the chunk
         loss, cache = cross_entropy_forward(logits.reshape(-1, self.model.vocab_size), y.reshape(-1))
         self.optimizer.zero_grad()
         self.model.backward(cross_entropy_backward(1.0, cache).reshape(logits.shape))
@@ -207,7 +226,8 @@ def train_char_lm(
     Returns:
         The :class:`LMHistory`.
     """
-    check_positive(clip, "clip")
+    check_char_lm(model, CharLM)
+    lr, clip = check_positive(lr, "lr"), check_positive(clip, "clip")
     return textlib.train_language_model(
         _Trainer(model, lr, clip),
         train_ids,
@@ -242,11 +262,13 @@ def evaluate_char_lm(model: CharLM, ids: np.ndarray, batch_size: int = 64, seq_l
     Returns:
         The mean cross-entropy, a float.
     """
+    ids = check_char_ids(ids, "ids", check_char_lm(model, CharLM).vocab_size)
+    batch_size, seq_len = as_count(batch_size, "batch_size"), as_count(seq_len, "seq_len")
     model.eval()
-    inputs, targets, mask = textlib.evaluation_streams(np.asarray(ids), batch_size)  # (L', B) each
+    inputs, targets, mask = textlib.evaluation_streams(ids, batch_size)  # (L', B) each
     total, state = 0.0, None
     for start in range(0, len(inputs), seq_len):
-        logits, state = model(inputs[start : start + seq_len], state)
+        logits, state = model._logits(inputs[start : start + seq_len], state)
         logp = log_softmax(logits)  # (t, B, V)
         picked = np.take_along_axis(logp, targets[start : start + seq_len, :, None], axis=-1)[..., 0]
         total -= float(np.sum(picked, where=mask[start : start + seq_len]))
@@ -275,13 +297,11 @@ def generate(
     Returns:
         (length,) the drawn ids, int64.
     """
-    rng = rng if rng is not None else np.random.default_rng(0)
+    prompt_ids, length, temperature, rng = check_generate(model, CharLM, prompt_ids, length, temperature, rng)
     model.eval()
-    prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
-    check_shape(prompt_ids, "prompt_ids", (None,))
-    logits, state = model(prompt_ids[:, None])  # (P, 1, V)
+    logits, state = model._logits(prompt_ids[:, None], None)  # (P, 1, V)
     out = np.empty(length, dtype=np.int64)
     for k in range(length):
         out[k] = textlib.sample_from_logits(logits[-1, 0], temperature, rng)
-        logits, state = model(out[k : k + 1, None], state)
+        logits, state = model._logits(out[k : k + 1, None], state)
     return out

@@ -28,9 +28,18 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from dlcourse.checks import (
+    as_pair,
+    check_conv,
+    check_flatten,
+    check_input,
+    check_lenet,
+    check_pool_input,
+    check_pool_stride,
+)
 from dlcourse.numpy import init as initialisers
 from dlcourse.numpy.layers import Dropout, Linear, Module, Parameter, ReLU, Sequential
-from dlcourse.validation import as_float_array, as_pair, check_conv, check_pool_stride, check_shape
+from dlcourse.validation import as_count, as_flag, as_float_array, check_allocation, check_grad
 
 __all__ = [
     "AvgPool2d",
@@ -54,10 +63,12 @@ def conv2d_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0
     """Output length along one axis: floor((size + 2 padding - kernel) / stride) + 1.
 
     Raises:
-        ValueError: the kernel does not fit in the padded input, or stride < 1.
+        TypeError: an argument is not an integer.
+        ValueError: the kernel does not fit in the padded input, a size or the stride is < 1, or the
+            padding is negative.
     """
-    if stride < 1 or padding < 0:
-        raise ValueError(f"stride must be >= 1 and padding >= 0, got stride={stride}, padding={padding}.")
+    size, kernel = as_count(size, "size"), as_count(kernel, "kernel")
+    stride, padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
     if kernel > size + 2 * padding:
         raise ValueError(f"the kernel ({kernel}) is larger than the padded input ({size + 2 * padding}).")
     return (size + 2 * padding - kernel) // stride + 1
@@ -85,6 +96,8 @@ def conv2d_naive_forward(
         out (N, F, OH, OW) and ``cache = (x, weight, stride, padding)``.
     """
     x, weight, bias = check_conv(x, weight, bias, as_float_array)
+    stride, padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
+    check_allocation((*x.shape[:2], x.shape[2] + 2 * padding, x.shape[3] + 2 * padding), "the padded input")
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -110,9 +123,10 @@ def conv2d_naive_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, n
         dx (N, C, H, W), dweight (F, C, KH, KW), dbias (F,).
     """
     x, weight, stride, padding = cache
-    _, _, h, w = x.shape
-    _, _, kh, kw = weight.shape
-    n_batch, n_filters, oh, ow = dout.shape
+    n_batch, _, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
+    dout = check_grad(dout, "dout", (n_batch, n_filters, oh, ow), as_float_array, like=weight)
     xp = _pad(x, padding)
     dxp, dweight = np.zeros_like(xp), np.zeros_like(weight)
     for n in range(n_batch):
@@ -127,17 +141,22 @@ def conv2d_naive_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, n
 
 
 def conv2d_forward(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, padding: int = 0
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, padding: int = 0, *, check: bool = True
 ) -> tuple[np.ndarray, tuple]:
     """Convolution as one matrix product (im2col); same arguments and result as the loop version.
 
     Every receptive field becomes one row of ``cols`` (N*OH*OW, C*KH*KW); every kernel one
     column of ``weight`` reshaped to (C*KH*KW, F); their product holds every output value.
+    ``check=False`` skips converting and checking x, weight and bias, for :class:`Conv2d`, which
+    owns its weights and checks its input.
 
     Returns:
         out (N, F, OH, OW) and the cache for :func:`conv2d_backward`.
     """
-    x, weight, bias = check_conv(x, weight, bias, as_float_array)
+    if check:
+        x, weight, bias = check_conv(x, weight, bias, as_float_array)
+        stride, padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
+        check_allocation((*x.shape[:2], x.shape[2] + 2 * padding, x.shape[3] + 2 * padding), "the padded input")
     n_batch, channels, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -166,7 +185,9 @@ def conv2d_backward(
     """
     (n_batch, channels, h, w), cols, weight, stride, padding = cache
     n_filters, _, kh, kw = weight.shape
-    _, _, oh, ow = dout.shape
+    oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
+    dout = check_grad(dout, "dout", (n_batch, n_filters, oh, ow), as_float_array, like=weight)
+    input_grad = as_flag(input_grad, "input_grad")
     dout_cols = dout.transpose(1, 0, 2, 3).reshape(n_filters, n_batch * oh * ow)  # (F, N*OH*OW)
     dweight = (dout_cols @ cols).reshape(weight.shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
     if not input_grad:
@@ -182,10 +203,6 @@ def conv2d_backward(
 
 
 def _pool_fields(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
-    x = as_float_array(x, "x")
-    check_shape(x, "x", (None, None, None, None))
-    for size in x.shape[2:]:
-        conv2d_output_size(size, kernel, stride)  # the window must fit along both axes
     return sliding_window_view(x, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, OH, OW, K, K)
 
 
@@ -200,12 +217,13 @@ def maxpool2d_forward(x: np.ndarray, kernel: int = 2, stride: int | None = None)
     Returns:
         out (N, C, OH, OW) and ``cache`` with the position of each maximum.
     """
-    stride = check_pool_stride(kernel, stride)
+    kernel, stride = check_pool_stride(kernel, stride)
+    x = check_pool_input(x, kernel, stride, as_float_array)
     fields = _pool_fields(x, kernel, stride)
     flat = fields.reshape(*fields.shape[:4], kernel * kernel)  # (N, C, OH, OW, K*K)
     where = flat.argmax(axis=-1)  # (N, C, OH, OW): first maximum, as PyTorch
     out = np.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
-    return out, (np.shape(x), where, kernel, stride)
+    return out, (x.shape, where, kernel, stride)
 
 
 def maxpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
@@ -216,6 +234,7 @@ def maxpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """
     shape, where, kernel, stride = cache
     n, c, oh, ow = where.shape
+    dout = check_grad(dout, "dout", where.shape, as_float_array)
     rows = np.arange(oh)[:, None] * stride + where // kernel  # (N, C, OH, OW) row of each maximum
     cols = np.arange(ow)[None, :] * stride + where % kernel
     dx = np.zeros(shape, dtype=dout.dtype)
@@ -226,15 +245,18 @@ def maxpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
 
 def avgpool2d_forward(x: np.ndarray, kernel: int = 2, stride: int | None = None) -> tuple[np.ndarray, tuple]:
     """Average pooling: the mean of each kernel x kernel window; shapes as :func:`maxpool2d_forward`."""
-    stride = check_pool_stride(kernel, stride)
+    kernel, stride = check_pool_stride(kernel, stride)
+    x = check_pool_input(x, kernel, stride, as_float_array)
     out = _pool_fields(x, kernel, stride).mean(axis=(-2, -1))
-    return out, (np.shape(x), kernel, stride)
+    return out, (x.shape, kernel, stride)
 
 
 def avgpool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Gradient of average pooling: each window shares its gradient equally among its values."""
     shape, kernel, stride = cache
-    _, _, oh, ow = dout.shape
+    n, c, h, w = shape
+    oh, ow = conv2d_output_size(h, kernel, stride), conv2d_output_size(w, kernel, stride)
+    dout = check_grad(dout, "dout", (n, c, oh, ow), as_float_array)
     dx = np.zeros(shape, dtype=dout.dtype)
     share = dout / (kernel * kernel)
     for u in range(kernel):
@@ -270,12 +292,12 @@ class Conv2d(Module):
         kh, kw = as_pair(kernel_size, "kernel_size")
         self.weight = Parameter(initialisers.he_kernels(in_channels, out_channels, kh, kw, rng))  # (F, C, KH, KW)
         self.bias = Parameter(np.zeros(out_channels, dtype=np.float32))  # (F,)
-        self.stride, self.padding = stride, padding
+        self.stride, self.padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
         self.cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_shape(x, "x", (None, self.weight.shape[1], None, None))
-        out, self.cache = conv2d_forward(x, self.weight.data, self.bias.data, self.stride, self.padding)
+        x = check_input(x, (None, self.weight.shape[1], None, None), self.weight.data.dtype, as_float_array)
+        out, self.cache = conv2d_forward(x, self.weight.data, self.bias.data, self.stride, self.padding, check=False)
         return out  # (N, F, OH, OW)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -298,7 +320,7 @@ class _Pool2d(Module):
     pool_backward: Callable[[np.ndarray, tuple], np.ndarray]
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
-        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
+        self.kernel_size, self.stride = check_pool_stride(kernel_size, stride)
         self.cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -340,10 +362,12 @@ class Flatten(Module):
         self.shape: tuple[int, ...] | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_flatten(x, as_float_array)
         self.shape = x.shape
-        return x.reshape(len(x), -1)  # (N, C*H*W)
+        return x.reshape(len(x), int(np.prod(x.shape[1:])))  # (N, C*H*W), also for an empty batch
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = check_grad(dout, "dout", (self.shape[0], int(np.prod(self.shape[1:]))), as_float_array)
         return dout.reshape(self.shape)  # (N, C, H, W)
 
 
@@ -377,6 +401,7 @@ def lenet(
         A :class:`~dlcourse.numpy.layers.Sequential` mapping (N, in_channels, image_size,
         image_size) images to (N, n_classes) logits.
     """
+    check_lenet(rng, channels, kernel_size, hidden, dropout, in_channels, image_size, n_classes)
     layers: list[Module] = []
     size, previous = image_size, in_channels
     for c in channels:

@@ -25,12 +25,19 @@ import numpy as np
 
 from dlcourse.numpy import layers as L
 from dlcourse.numpy import optim
+from dlcourse.replay import as_obs
 from dlcourse.rl import Batch, DQNConfig, epsilon_greedy
-from dlcourse.validation import as_float_array, check_shape
+from dlcourse.rl_checks import (
+    check_batch,
+    check_config,
+    check_q_loss,
+    check_q_network,
+    check_state,
+    check_td_target,
+)
+from dlcourse.validation import as_count, as_float_array, as_real, check_rng
 
 __all__ = ["DQNAgent", "q_loss_backward", "q_loss_forward", "q_network", "td_target"]
-
-LOSSES = ("huber", "mse")
 
 
 def q_network(obs_dim: int, n_actions: int, hidden: Sequence[int], rng: np.random.Generator) -> L.Sequential:
@@ -45,7 +52,7 @@ def q_network(obs_dim: int, n_actions: int, hidden: Sequence[int], rng: np.rando
     Returns:
         A :class:`~dlcourse.numpy.layers.Sequential` mapping (N, D) to (N, A).
     """
-    sizes = [obs_dim, *hidden, n_actions]
+    sizes = check_q_network(obs_dim, n_actions, hidden, rng)  # [D, *hidden, A]
     layers: list[L.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(L.Linear(fan_in, fan_out, rng))
@@ -60,6 +67,8 @@ def td_target(
     terminated: np.ndarray,
     gamma: float,
     next_q_online: np.ndarray | None = None,
+    *,
+    check: bool = True,
 ) -> np.ndarray:
     r"""The TD targets :math:`y = r + \gamma (1 - \text{terminated})\, Q_{\text{target}}(s', a^*)`.
 
@@ -73,25 +82,25 @@ def td_target(
         terminated: (N,) 1 (or True) where s' ended the episode: nothing is bootstrapped from it.
         gamma: the discount factor.
         next_q_online: (N, A) the online network's values of s', for Double DQN.
+        check: check the arguments (the default); :meth:`DQNAgent.update` checks its batch once and skips it.
 
     Returns:
         (N,) the targets y.
     """
-    next_q = as_float_array(next_q, "next_q")
-    check_shape(next_q, "next_q", (None, None))
+    if check:
+        rewards, next_q, terminated, gamma, next_q_online = check_td_target(
+            rewards, next_q, terminated, gamma, next_q_online, as_float_array
+        )
     n = next_q.shape[0]
-    check_shape(np.asarray(rewards), "rewards", (n,))
-    check_shape(np.asarray(terminated), "terminated", (n,))
     if next_q_online is None:
         best = next_q.max(axis=1)  # (N,)
     else:
-        check_shape(next_q_online, "next_q_online", next_q.shape)
         best = next_q[np.arange(n), np.argmax(next_q_online, axis=1)]  # (N,)
     return rewards + gamma * (1 - np.asarray(terminated, dtype=next_q.dtype)) * best
 
 
 def q_loss_forward(
-    q_values: np.ndarray, actions: np.ndarray, targets: np.ndarray, kind: str = "huber"
+    q_values: np.ndarray, actions: np.ndarray, targets: np.ndarray, kind: str = "huber", *, check: bool = True
 ) -> tuple[float, tuple]:
     r"""The loss between the values of the chosen actions and their TD targets, averaged over the batch.
 
@@ -105,20 +114,14 @@ def q_loss_forward(
         actions: (N,) integer actions a, in [0, A).
         targets: (N,) TD targets y (treated as constants).
         kind: ``"huber"`` or ``"mse"``.
+        check: check the arguments (the default); :meth:`DQNAgent.update` checks its batch once and skips it.
 
     Returns:
         The loss and ``cache = (diff, actions, q_values.shape, kind)``, diff (N,).
     """
-    q_values = as_float_array(q_values, "q_values")
-    check_shape(q_values, "q_values", (None, None))
-    n, a = q_values.shape
-    actions = np.asarray(actions)
-    check_shape(actions, "actions", (n,))
-    if actions.dtype.kind not in "iu" or (n and (actions.min() < 0 or actions.max() >= a)):
-        raise ValueError(f"actions must hold integers in [0, {a}), got {actions!r}.")
-    check_shape(np.asarray(targets), "targets", (n,))
-    if kind not in LOSSES:
-        raise ValueError(f"kind must be one of {LOSSES}, got {kind!r}.")
+    if check:
+        q_values, actions, targets = check_q_loss(q_values, actions, targets, kind, as_float_array)
+    n = q_values.shape[0]
     diff = q_values[np.arange(n), actions] - targets  # (N,)
     if kind == "huber":
         small = np.abs(diff) <= 1.0
@@ -142,7 +145,7 @@ def q_loss_backward(dout: float, cache: tuple) -> np.ndarray:
         (N, A) the gradient; zero except at ``[n, actions[n]]``.
     """
     diff, actions, shape, kind = cache
-    n = shape[0]
+    n, dout = shape[0], as_real(dout, "dout")
     slope = np.clip(diff, -1.0, 1.0) if kind == "huber" else 2.0 * diff  # (N,)
     dq = np.zeros(shape, dtype=diff.dtype)  # (N, A)
     dq[np.arange(n), actions] = slope * (float(dout) / max(n, 1))
@@ -172,37 +175,38 @@ class DQNAgent:
         config: DQNConfig | None = None,
         device: str | None = None,
     ) -> None:
+        if device is not None and not isinstance(device, str):
+            raise TypeError(f"device must be None or 'cpu' for the NumPy tree, got {device!r}.")
         if device not in (None, "cpu"):
             raise ValueError(f"device must be None or 'cpu' for the NumPy tree, got {device!r}.")
-        self.config = config or DQNConfig()
-        if self.config.loss not in LOSSES:
-            raise ValueError(f"config.loss must be one of {LOSSES}, got {self.config.loss!r}.")
-        self.obs_dim, self.n_actions, self.rng = obs_dim, n_actions, rng
-        self.q = q_network(obs_dim, n_actions, self.config.hidden, rng)
+        self.config = check_config(config)  # DQNConfig() for None
+        self.obs_dim, self.n_actions = as_count(obs_dim, "obs_dim"), as_count(n_actions, "n_actions")
+        self.rng = check_rng(rng)
+        self.q = q_network(self.obs_dim, self.n_actions, self.config.hidden, rng)
         self.target = copy.deepcopy(self.q)  # the same weights, refreshed by sync_target()
         self.optimizer = optim.Adam(self.q.parameters(), lr=self.config.lr)
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """The online network's action values: (D,) -> (A,), or (N, D) -> (N, A)."""
-        obs = np.asarray(obs, dtype=np.float32)
+        obs = as_obs(obs, self.obs_dim)  # float32
         return self.q(obs.reshape(-1, self.obs_dim)).reshape(*obs.shape[:-1], self.n_actions)
 
     def greedy(self, obs: np.ndarray) -> int:
         """The action with the highest value in state ``obs`` (D,)."""
-        return int(np.argmax(self.q_values(obs)))
+        return int(np.argmax(self.q_values(as_obs(obs, self.obs_dim, single=True))))
 
     def act(self, obs: np.ndarray, epsilon: float) -> int:
         """An epsilon-greedy action in state ``obs`` (D,), drawn with the agent's generator."""
-        return epsilon_greedy(self.q_values(obs), epsilon, self.rng)
+        return epsilon_greedy(self.q_values(as_obs(obs, self.obs_dim, single=True)), epsilon, self.rng)
 
     def update(self, batch: Batch) -> float:
         """One gradient step on a minibatch of transitions; returns the loss before the step."""
-        cfg = self.config
+        cfg, batch = self.config, check_batch(batch, self.obs_dim, self.n_actions)
         next_q = self.target(batch.next_obs)  # (B, A)
         next_online = self.q(batch.next_obs) if cfg.double else None  # (B, A); before the forward we keep
-        targets = td_target(batch.rewards, next_q, batch.terminated, cfg.gamma, next_online)  # (B,)
+        targets = td_target(batch.rewards, next_q, batch.terminated, cfg.gamma, next_online, check=False)  # (B,)
         q = self.q(batch.obs)  # (B, A), the layers keep their caches for backward
-        loss, cache = q_loss_forward(q, batch.actions, targets, cfg.loss)
+        loss, cache = q_loss_forward(q, batch.actions, targets, cfg.loss, check=False)
         self.optimizer.zero_grad()
         self.q.backward(q_loss_backward(1.0, cache))
         if cfg.max_grad_norm is not None:
@@ -220,5 +224,6 @@ class DQNAgent:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Load weights into the online and the target network."""
-        self.q.load_state_dict(state)
+        shapes = {name: p.shape for name, p in self.q.named_parameters()}
+        self.q.load_state_dict(check_state(state, shapes, as_float_array))
         self.sync_target()

@@ -14,13 +14,14 @@ Mirrored by :mod:`dlcourse.torch.layers`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from dlcourse.checks import check_input, check_linear
 from dlcourse.numpy import activations
 from dlcourse.numpy import init as initialisers
-from dlcourse.validation import as_float_array, check_shape
+from dlcourse.validation import as_flag, as_float_array, as_fraction, check_grad, check_rng, check_shape
 
 __all__ = [
     "Dropout",
@@ -36,18 +37,23 @@ __all__ = [
 ]
 
 
-def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, tuple]:
+def linear_forward(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, *, check: bool = True
+) -> tuple[np.ndarray, tuple]:
     """z = x W + b.
 
     Args:
         x: (N, D_in).
         weight: (D_in, D_out).
         bias: (D_out,).
+        check: convert the arguments to their common float dtype and check their shapes (the
+            default). :class:`Linear`, which owns its weights and checks its input, skips it.
 
     Returns:
         out (N, D_out) and ``cache = (x, weight)``.
     """
-    check_shape(x, "x", (None, weight.shape[0]))
+    if check:
+        x, weight, bias = check_linear(x, weight, bias, as_float_array)
     out = x @ weight  # (N, D_out)
     out += bias  # in place: no second (N, D_out) buffer
     return out, (x, weight)
@@ -70,6 +76,8 @@ def linear_backward(
         dx (N, D_in) or None, dweight (D_in, D_out), dbias (D_out,).
     """
     x, weight = cache
+    dout = check_grad(dout, "dout", (len(x), weight.shape[1]), as_float_array, like=weight)
+    input_grad = as_flag(input_grad, "input_grad")
     dx = dout @ weight.T if input_grad else None  # (N, D_in)
     return dx, x.T @ dout, dout.sum(axis=0)
 
@@ -83,7 +91,7 @@ class Parameter:
     """
 
     def __init__(self, data: np.ndarray) -> None:
-        self.data = data
+        self.data = as_float_array(data, "data")
         self.grad: np.ndarray | None = None
 
     def accumulate(self, grad: np.ndarray) -> None:
@@ -150,10 +158,12 @@ class Module:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy arrays into the parameters, checking names and shapes."""
         own = dict(self.named_parameters())
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict of arrays by parameter name, got {type(state).__name__}.")
         if set(state) != set(own):
             raise ValueError(f"state has keys {sorted(state)}, expected {sorted(own)}.")
         for name, p in own.items():
-            value = np.asarray(state[name], dtype=p.data.dtype)
+            value = as_float_array(state[name], name)
             check_shape(value, name, p.shape)
             p.data[...] = value
 
@@ -170,14 +180,15 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, rng: np.random.Generator, init: str = "he") -> None:
         draw = {"he": initialisers.he_normal, "xavier": initialisers.xavier_uniform, "zeros": initialisers.zeros}
-        if init not in draw:
+        if not isinstance(init, str) or init not in draw:
             raise ValueError(f"init must be one of {sorted(draw)}, got {init!r}.")
         self.weight = Parameter(draw[init](in_features, out_features, rng))  # (D_in, D_out)
         self.bias = Parameter(np.zeros(out_features, dtype=np.float32))  # (D_out,)
         self.cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self.cache = linear_forward(x, self.weight.data, self.bias.data)
+        x = check_input(x, (None, self.weight.shape[0]), self.weight.data.dtype, as_float_array)
+        out, self.cache = linear_forward(x, self.weight.data, self.bias.data, check=False)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -233,11 +244,10 @@ class Dropout(Module):
     """
 
     def __init__(self, p: float, rng: np.random.Generator) -> None:
-        if not 0 <= p < 1:
-            raise ValueError(f"p must be in [0, 1), got {p!r}.")
-        self.p, self.rng, self.mask = p, rng, None
+        self.p, self.rng, self.mask = as_fraction(p, "p"), check_rng(rng), None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float_array(x, "x")
         if not self.training or self.p == 0:
             self.mask = None
             return x
@@ -246,7 +256,9 @@ class Dropout(Module):
         return x * self.mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout if self.mask is None else dout * self.mask
+        if self.mask is None:
+            return as_float_array(dout, "dout")
+        return check_grad(dout, "dout", self.mask.shape, as_float_array) * self.mask
 
 
 class Sequential(Module):
@@ -258,6 +270,11 @@ class Sequential(Module):
 
     def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"layer {i} must be a Module (a layer such as Linear or ReLU), got {type(layer).__name__}."
+                )
         if self.layers:
             self.layers[0].input_grad = False
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcourse.validation import as_float_array, check_matmul
+from dlcourse.checks import check_matmul
+from dlcourse.validation import as_count, as_float_array
 
 __all__ = ["matmul", "matmul_flops", "matmul_naive"]
 
 
 def matmul_flops(n: int, k: int, m: int) -> int:
     """Floating-point operations of an (n, k) @ (k, m) product: one multiply and one add per term."""
+    n, k, m = (as_count(v, name, minimum=0) for v, name in ((n, "n"), (k, "k"), (m, "m")))
     return 2 * n * k * m
 
 
@@ -42,7 +44,7 @@ def matmul_naive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             for t in range(k):
                 total += rows[i][t] * cols[j][t]
             out[i][j] = total
-    return np.array(out)
+    return np.array(out, dtype=np.float64).reshape(n, m)  # the reshape keeps (0, m) when n is 0
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,7 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcourse.validation import as_float_array, check_shape
+from dlcourse.checks import check_logits
+from dlcourse.validation import (
+    as_count,
+    as_float_array,
+    as_real,
+    check_allocation,
+    check_labels,
+    check_not_empty,
+    check_shape,
+)
 
 __all__ = [
     "categorical_cross_entropy",
@@ -37,11 +46,12 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Class indices (N,) -> one-hot rows (N, num_classes), float64.
 
     Raises:
-        ValueError: a label is not an integer in [0, num_classes).
+        TypeError: the labels are not integers (booleans and floats included).
+        ValueError: a label is outside [0, num_classes).
     """
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu" or labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must be integers in [0, {num_classes}), got {labels!r}.")
+    num_classes = as_count(num_classes, "num_classes")
+    labels = np.asarray(check_labels(labels, "labels", num_classes))
+    check_allocation((*labels.shape, num_classes), "the one-hot array")
     out = np.zeros((labels.size, num_classes))
     out[np.arange(labels.size), labels.reshape(-1)] = 1.0
     return out.reshape(*labels.shape, num_classes)
@@ -61,14 +71,16 @@ def mse_forward(pred: np.ndarray, target: np.ndarray) -> tuple[float, tuple[np.n
     """MSE, keeping ``cache = (pred - target, n)``."""
     pred, target = as_float_array(pred, "pred"), as_float_array(target, "target")
     check_shape(target, "target", pred.shape)
+    check_not_empty(pred, "pred")
     diff = pred - target
-    return float(np.mean(diff * diff)), (diff, diff.size)
+    with np.errstate(over="ignore"):  # a squared difference past float's range is inf, as in torch
+        return float(np.mean(diff * diff)), (diff, diff.size)
 
 
 def mse_backward(dout: float, cache: tuple[np.ndarray, int]) -> np.ndarray:
     r"""Gradient of the MSE with respect to ``pred``: :math:`\frac{2}{n}(\hat y - y) \cdot dout`."""
     diff, n = cache
-    return (2.0 * float(dout) / n) * diff
+    return (2.0 * as_real(dout, "dout") / n) * diff
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -83,7 +95,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     Returns:
         (..., C), non-negative, each row sums to 1.
     """
-    z = as_float_array(logits, "logits")
+    z = check_logits(logits, as_float_array)
     z = z - z.max(axis=-1, keepdims=True)  # (..., C), max is 0
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -100,7 +112,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     Returns:
         (..., C), every entry <= 0.
     """
-    z = as_float_array(logits, "logits")
+    z = check_logits(logits, as_float_array)
     z = z - z.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
@@ -123,14 +135,6 @@ def softmax_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     return cache * (dout - np.sum(dout * cache, axis=-1, keepdims=True))
 
 
-def _check_labels(target: np.ndarray, n: int, c: int) -> np.ndarray:
-    target = np.asarray(target)
-    check_shape(target, "target", (n,))
-    if target.dtype.kind not in "iu" or (n and (target.min() < 0 or target.max() >= c)):
-        raise ValueError(f"target must hold class indices, integers in [0, {c}).")
-    return target
-
-
 def cross_entropy(logits: np.ndarray, target: np.ndarray) -> float:
     r"""Softmax cross-entropy from raw scores, averaged over the batch.
 
@@ -146,12 +150,13 @@ def cross_entropy(logits: np.ndarray, target: np.ndarray) -> float:
 
 def cross_entropy_forward(logits: np.ndarray, target: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
     """Cross-entropy, keeping ``cache = (probs, target)``; probs (N, C)."""
-    logits = as_float_array(logits, "logits")
+    logits = check_logits(logits, as_float_array)
     check_shape(logits, "logits", (None, None))
+    check_not_empty(logits, "logits")
     n, c = logits.shape
-    target = _check_labels(target, n, c)
+    target = np.asarray(check_labels(target, "target", c, (n,)))
     logp = log_softmax(logits)  # (N, C)
-    loss = -float(np.mean(logp[np.arange(n), target])) if n else 0.0
+    loss = -float(np.mean(logp[np.arange(n), target]))
     return loss, (np.exp(logp), target)
 
 
@@ -161,7 +166,7 @@ def cross_entropy_backward(dout: float, cache: tuple[np.ndarray, np.ndarray]) ->
     n = probs.shape[0]
     dlogits = probs.copy()
     dlogits[np.arange(n), target] -= 1.0  # p - one_hot(y)
-    return dlogits * (float(dout) / max(n, 1))
+    return dlogits * (as_real(dout, "dout") / n)
 
 
 def categorical_cross_entropy(probs: np.ndarray, target: np.ndarray) -> float:
@@ -171,12 +176,16 @@ def categorical_cross_entropy(probs: np.ndarray, target: np.ndarray) -> float:
     counts. Use :func:`cross_entropy` on logits in a network; this form is for probabilities
     you already have, as in the worked example.
 
+    A zero probability given to a class the target holds makes the loss infinite, as it is
+    mathematically (:math:`-\log 0 = \infty`): the result is ``inf``, with no warning.
+
     Args:
         probs: (N, C) or (C,) probabilities.
         target: same shape, one-hot (or any distribution).
     """
-    probs, target = as_float_array(probs, "probs"), as_float_array(target, "target")
+    probs, target = check_logits(probs, as_float_array, "probs"), as_float_array(target, "target")
     check_shape(target, "target", probs.shape)
+    check_not_empty(probs, "probs")
     with np.errstate(divide="ignore"):
         terms = np.where(target > 0, target * np.log(np.where(target > 0, probs, 1.0)), 0.0)
     return float(-terms.sum(axis=-1).mean())

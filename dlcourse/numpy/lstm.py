@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlcourse.checks import check_cell, check_input, check_lstm_state
 from dlcourse.numpy.activations import sigmoid
 from dlcourse.numpy.rnn import Recurrent
-from dlcourse.validation import as_float_array, check_cell, check_shape
+from dlcourse.validation import as_float_array, check_grad
 
 __all__ = [
     "LSTM",
@@ -93,16 +94,16 @@ def lstm_step_forward(
     Returns:
         h (N, H), c (N, H) and ``cache``.
     """
-    x, h_prev = as_float_array(x, "x"), as_float_array(h_prev, "h_prev")
-    c_prev = as_float_array(c_prev, "c_prev")
-    check_cell(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, 4, True)
+    x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, gates=4, step=True, to_array=as_float_array
+    )
     hidden = h_prev.shape[1]
     # the pre-activations of all four blocks, one product per weight matrix: (N, 4H)
     z = x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh
-    i = sigmoid(z[:, :hidden])  # input gate: how much of g to write
-    f = sigmoid(z[:, hidden : 2 * hidden])  # forget gate: how much of c_prev to keep
+    i = sigmoid(z[:, :hidden], check=False)  # input gate: how much of g to write
+    f = sigmoid(z[:, hidden : 2 * hidden], check=False)  # forget gate: how much of c_prev to keep
     g = np.tanh(z[:, 2 * hidden : 3 * hidden])  # cell candidate: what to write
-    o = sigmoid(z[:, 3 * hidden :])  # output gate: how much of the cell to show
+    o = sigmoid(z[:, 3 * hidden :], check=False)  # output gate: how much of the cell to show
     c = f * c_prev + i * g
     tanh_c = np.tanh(c)
     h = o * tanh_c
@@ -126,9 +127,8 @@ def lstm_step_backward(dh: np.ndarray, dc: np.ndarray, cache: tuple) -> tuple:
         dbias_ih (4H,), dbias_hh (4H,).
     """
     x, h_prev, c_prev, weight_ih, weight_hh, i, f, g, o, tanh_c = cache
-    dh, dc = as_float_array(dh, "dh"), as_float_array(dc, "dc")
-    check_shape(dh, "dh", tanh_c.shape)
-    check_shape(dc, "dc", tanh_c.shape)
+    dh = check_grad(dh, "dh", tuple(tanh_c.shape), as_float_array, like=tanh_c)
+    dc = check_grad(dc, "dc", tuple(tanh_c.shape), as_float_array, like=tanh_c)
     do = dh * tanh_c
     dc = dc + dh * o * (1 - tanh_c * tanh_c)  # (N, H): total gradient reaching c
     di, df, dg = dc * g, dc * c_prev, dc * i
@@ -168,10 +168,9 @@ def lstm_forward(
         hs (T, N, H) the hidden state after every step, c_last (N, H) the last cell state,
         and the cache for :func:`lstm_backward`.
     """
-    x = as_float_array(x, "x")
-    h0 = None if h0 is None else as_float_array(h0, "h0")
-    c0 = None if c0 is None else as_float_array(c0, "c0")
-    check_cell(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, gates=4, step=False)
+    x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, gates=4, step=False, to_array=as_float_array
+    )
     steps, batch, features = x.shape
     hidden = weight_hh.shape[1]
     dtype = np.result_type(x, weight_ih, weight_hh)
@@ -221,8 +220,7 @@ def lstm_backward(dhs: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
     x, hs, cs, tanh_cs, gates, weight_ih, weight_hh = cache
     steps, batch, features = x.shape
     hidden = hs.shape[2]
-    dhs = as_float_array(dhs, "dhs")
-    check_shape(dhs, "dhs", (steps, batch, hidden))
+    dhs = check_grad(dhs, "dhs", (steps, batch, hidden), as_float_array, like=hs)
     dtype = np.result_type(gates, dhs)
     # What does not depend on the flowing gradients is computed for all steps at once:
     # each gate's local derivative, s (1 - s) for the sigmoids and 1 - g^2 for the tanh ...
@@ -283,7 +281,8 @@ class LSTM(Recurrent):
         self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """x (T, N, D), optional (h0, c0) each (N, H) -> (output (T, N, H), (h_n, c_n))."""
-        h0, c0 = state if state is not None else (None, None)
+        h0, c0 = check_lstm_state(state)
+        x = check_input(x, (None, None, self.input_size), self.weight_ih.data.dtype, as_float_array)
         out, c_last, self.cache = lstm_forward(x, h0, c0, *self._weights())
         return out, (out[-1], c_last)
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlcourse.numpy.layers import Parameter
-from dlcourse.validation import check_parameter_list, check_positive
+from dlcourse.validation import as_fraction, as_real, check_parameter_list, check_positive
 
 __all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
@@ -35,10 +35,10 @@ class Optimizer:
     """Holds the parameters; ``zero_grad()`` clears their gradients, ``step()`` updates them."""
 
     def __init__(self, params: Sequence[Parameter], lr: float, weight_decay: float = 0.0) -> None:
-        check_positive(lr, "lr")
-        if weight_decay < 0:
+        self.params = check_parameter_list(params)
+        self.lr, self.weight_decay = check_positive(lr, "lr"), as_real(weight_decay, "weight_decay")
+        if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
-        self.params, self.lr, self.weight_decay = list(params), lr, weight_decay
 
     def zero_grad(self) -> None:
         """Forget every gradient (set it to None), as ``torch.optim`` does."""
@@ -82,7 +82,7 @@ class Momentum(Optimizer):
         self, params: Sequence[Parameter], lr: float, momentum: float = 0.9, weight_decay: float = 0.0
     ) -> None:
         super().__init__(params, lr, weight_decay)
-        self.momentum = momentum
+        self.momentum = as_fraction(momentum, "momentum")
         self.velocity = [np.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
@@ -114,7 +114,10 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr, weight_decay)
-        self.betas, self.eps, self.t = betas, eps, 0
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {betas!r}.")
+        self.betas = (as_fraction(betas[0], "betas[0]"), as_fraction(betas[1], "betas[1]"))
+        self.eps, self.t = check_positive(eps, "eps"), 0
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]
 
@@ -147,14 +150,17 @@ def clip_grad_norm(params: Sequence[Parameter], max_norm: float) -> float:
         params: parameters whose ``grad`` to clip (those without one are skipped).
         max_norm: the largest norm allowed, > 0.
 
+    If a gradient holds inf or NaN, the norm is not finite and no scale can fix it: the
+    gradients are left as they are and the returned norm (inf or NaN) says so.
+
     Returns:
         The total norm before clipping (0.0 when no parameter has a gradient).
     """
-    check_positive(max_norm, "max_norm")
+    max_norm = check_positive(max_norm, "max_norm")
     grads = [p.grad for p in check_parameter_list(params) if p.grad is not None]
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
     scale = max_norm / (total + 1e-6)
-    if scale < 1:
+    if scale < 1:  # False when total is inf or NaN
         for g in grads:
             g *= scale
     return total

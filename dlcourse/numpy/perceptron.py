@@ -18,9 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dlcourse.checks import check_neuron, check_perceptron_update
 from dlcourse.numpy.activations import sigmoid, step
 from dlcourse.results import PerceptronResult
-from dlcourse.validation import as_float_array, check_positive, check_shape
+from dlcourse.validation import as_count, as_float_array, check_positive, check_shape
 
 __all__ = ["PerceptronResult", "neuron", "perceptron_predict", "perceptron_train", "perceptron_update"]
 
@@ -39,9 +40,9 @@ def neuron(
     Returns:
         (N,) one output per input, or a 0-d array for a single input.
     """
-    x, weight = as_float_array(x, "x"), as_float_array(weight, "weight")
-    check_shape(weight, "weight", (None,))
-    check_shape(x, "x", (weight.shape[0],) if x.ndim == 1 else (None, weight.shape[0]))
+    x, weight, bias = check_neuron(x, weight, bias, as_float_array)
+    if not callable(activation):
+        raise TypeError(f"activation must be a function such as sigmoid or step, got {type(activation).__name__}.")
     z = x @ weight + bias  # (N,) pre-activation
     return activation(z)
 
@@ -52,7 +53,7 @@ def perceptron_predict(x: np.ndarray, weight: np.ndarray, bias: float) -> np.nda
 
 
 def perceptron_update(
-    weight: np.ndarray, bias: float, x: np.ndarray, y: float, lr: float = 1.0
+    weight: np.ndarray, bias: float, x: np.ndarray, y: float, lr: float = 1.0, *, check: bool = True
 ) -> tuple[np.ndarray, float]:
     r"""One step of the perceptron rule on one example.
 
@@ -62,12 +63,16 @@ def perceptron_update(
         x: (D,) one input.
         y: its label, 0 or 1.
         lr: the learning rate :math:`\eta`.
+        check: convert and check the arguments (the default); :func:`perceptron_train`, which
+            has checked its data once, skips it for each example.
 
     Returns:
         The new ``(weight, bias)``; unchanged if the example was already classified right.
     """
-    error = float(y) - float(perceptron_predict(x, weight, bias))  # -1, 0 or +1
-    return weight + lr * error * as_float_array(x, "x"), bias + lr * error
+    if check:
+        x, weight, bias, y, lr = check_perceptron_update(x, weight, bias, y, lr, as_float_array)
+    error = y - float(perceptron_predict(x, weight, bias))  # -1, 0 or +1
+    return weight + lr * error * x, bias + lr * error
 
 
 def perceptron_train(
@@ -93,14 +98,14 @@ def perceptron_train(
     check_shape(y, "y", (x.shape[0],))
     if not np.isin(y, (0.0, 1.0)).all():
         raise ValueError("y must hold only the labels 0 and 1.")
-    check_positive(lr, "lr")
+    lr, epochs, seed = check_positive(lr, "lr"), as_count(epochs, "epochs"), as_count(seed, "seed", minimum=0)
     order_rng = np.random.default_rng(seed)
     weight, bias = np.zeros(x.shape[1], dtype=x.dtype), 0.0
     errors: list[int] = []
     for _ in range(epochs):
         mistakes = 0
         for i in order_rng.permutation(len(x)):
-            new_weight, new_bias = perceptron_update(weight, bias, x[i], y[i], lr)
+            new_weight, new_bias = perceptron_update(weight, bias, x[i], float(y[i]), lr, check=False)
             mistakes += int(new_bias != bias)  # the bias moves exactly when the point was misclassified
             weight, bias = new_weight, new_bias
         errors.append(int(mistakes))

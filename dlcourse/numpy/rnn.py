@@ -26,9 +26,10 @@ import math
 
 import numpy as np
 
+from dlcourse.checks import check_cell, check_input
 from dlcourse.numpy import init as initialisers
 from dlcourse.numpy.layers import Module, Parameter
-from dlcourse.validation import as_float_array, check_cell, check_positive, check_shape
+from dlcourse.validation import as_count, as_float_array, check_grad, check_rng
 
 __all__ = [
     "RNN",
@@ -66,8 +67,9 @@ def rnn_step_forward(
     Returns:
         h (N, H) and ``cache = (x, h_prev, weight_ih, weight_hh, h)``.
     """
-    x, h_prev = as_float_array(x, "x"), as_float_array(h_prev, "h_prev")
-    check_cell(x, h_prev, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=True)
+    x, h_prev, _, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h_prev, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=True, to_array=as_float_array
+    )
     z = x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh  # (N, H)
     h = np.tanh(z)
     return h, (x, h_prev, weight_ih, weight_hh, h)
@@ -88,8 +90,7 @@ def rnn_step_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
         dx (N, D), dh_prev (N, H), dweight_ih (H, D), dweight_hh (H, H), dbias_ih (H,), dbias_hh (H,).
     """
     x, h_prev, weight_ih, weight_hh, h = cache
-    dh = as_float_array(dh, "dh")
-    check_shape(dh, "dh", h.shape)
+    dh = check_grad(dh, "dh", tuple(h.shape), as_float_array, like=h)
     dz = dh * (1 - h * h)  # (N, H): back through the tanh
     dbias = dz.sum(axis=0)
     return dz @ weight_ih, dz @ weight_hh, dz.T @ x, dz.T @ h_prev, dbias, dbias.copy()
@@ -117,9 +118,9 @@ def rnn_forward(
         hs (T, N, H), the hidden state after every step (``hs[-1]`` is the last), and the
         cache for :func:`rnn_backward`.
     """
-    x = as_float_array(x, "x")
-    h0 = None if h0 is None else as_float_array(h0, "h0")
-    check_cell(x, h0, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=False)
+    x, h0, _, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h0, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=False, to_array=as_float_array
+    )
     steps, batch, features = x.shape
     hidden = weight_hh.shape[1]
     dtype = np.result_type(x, weight_ih, weight_hh)
@@ -155,8 +156,7 @@ def rnn_backward(dhs: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
     x, hs, weight_ih, weight_hh = cache
     steps, batch, features = x.shape
     hidden = hs.shape[2]
-    dhs = as_float_array(dhs, "dhs")
-    check_shape(dhs, "dhs", (steps, batch, hidden))
+    dhs = check_grad(dhs, "dhs", (steps, batch, hidden), as_float_array, like=hs)
     # the gradients of the pre-activations, step by step
     dz = np.empty((steps, batch, hidden), dtype=np.result_type(hs, dhs))
     dh = np.zeros((batch, hidden), dtype=dz.dtype)  # what flows back from step t + 1
@@ -183,8 +183,8 @@ class Recurrent(Module):
     gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, rng: np.random.Generator) -> None:
-        check_positive(input_size, "input_size")
-        check_positive(hidden_size, "hidden_size")
+        input_size, hidden_size = as_count(input_size, "input_size"), as_count(hidden_size, "hidden_size")
+        check_rng(rng)
         bound, rows = 1 / math.sqrt(hidden_size), self.gates * hidden_size
         self.input_size, self.hidden_size = input_size, hidden_size
         self.weight_ih = Parameter(initialisers.uniform(rng, bound, (rows, input_size)))  # (G H, D)
@@ -218,6 +218,7 @@ class RNN(Recurrent):
 
     def forward(self, x: np.ndarray, h0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """x (T, N, D) -> (output (T, N, H), h_n (N, H)), like ``torch.nn.RNN`` with (N, H) states."""
+        x = check_input(x, (None, None, self.input_size), self.weight_ih.data.dtype, as_float_array)
         out, self.cache = rnn_forward(x, h0, *self._weights())
         return out, out[-1]
 

@@ -26,19 +26,20 @@ __all__ = [
 ]
 
 
-def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    r"""The logistic sigmoid :math:`1 / (1 + e^{-x})`; ``torch.sigmoid`` is overflow-safe."""
-    return torch.sigmoid(_as_float_tensor(x, "x"))
+def sigmoid(x: torch.Tensor, *, check: bool = True) -> torch.Tensor:
+    r"""The logistic sigmoid :math:`1 / (1 + e^{-x})`; ``torch.sigmoid`` is overflow-safe.
+    ``check=False`` skips converting and checking ``x``, for the package's own callers."""
+    return torch.sigmoid(_as_float_tensor(x, "x") if check else x)
 
 
-def tanh(x: torch.Tensor) -> torch.Tensor:
-    r"""The hyperbolic tangent, in (-1, 1)."""
-    return torch.tanh(_as_float_tensor(x, "x"))
+def tanh(x: torch.Tensor, *, check: bool = True) -> torch.Tensor:
+    r"""The hyperbolic tangent, in (-1, 1); ``check`` as in :func:`sigmoid`."""
+    return torch.tanh(_as_float_tensor(x, "x") if check else x)
 
 
-def relu(x: torch.Tensor) -> torch.Tensor:
-    r"""The rectified linear unit :math:`\max(0, x)`."""
-    return torch.relu(_as_float_tensor(x, "x"))
+def relu(x: torch.Tensor, *, check: bool = True) -> torch.Tensor:
+    r"""The rectified linear unit :math:`\max(0, x)`; ``check`` as in :func:`sigmoid`."""
+    return torch.relu(_as_float_tensor(x, "x") if check else x)
 
 
 def step(x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +77,7 @@ def tanh_backward(dout: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
 def relu_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """ReLU, returning ``(out, cache)`` with ``cache = x``."""
     x = _as_float_tensor(x, "x")
-    return relu(x), x
+    return relu(x, check=False), x  # x is checked once, here
 
 
 def relu_backward(dout: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:

@@ -16,13 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from dlcourse import text as textlib
+from dlcourse.checks import check_char_ids, check_char_lm, check_generate, check_lm_input, check_lm_sizes
 from dlcourse.device import synchronize
 from dlcourse.results import LMHistory
 from dlcourse.text import cosine_lr
 from dlcourse.torch import init as initialisers
 from dlcourse.torch.layers import Dropout
 from dlcourse.torch.optim import clip_grad_norm
-from dlcourse.validation import check_positive, check_shape
+from dlcourse.validation import as_count, as_flag, check_positive
 
 __all__ = [
     "CharLM",
@@ -60,9 +61,9 @@ class CharLM(torch.nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        for value, name in ((vocab_size, "vocab_size"), (embedding_dim, "embedding_dim"), (num_layers, "num_layers")):
-            check_positive(value, name)
-        check_positive(hidden_size, "hidden_size")
+        vocab_size, hidden_size, embedding_dim, num_layers = check_lm_sizes(
+            vocab_size, hidden_size, rng, embedding_dim, num_layers, dropout
+        )
         self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
         self.embedding = torch.nn.Embedding(vocab_size, embedding_dim)
         self.lstm = torch.nn.LSTM(embedding_dim, hidden_size, num_layers)
@@ -87,10 +88,22 @@ class CharLM(torch.nn.Module):
         self.load_state_dict(dict(draws))
         self.drop = Dropout(dropout, np.random.default_rng(int(rng.integers(2**63))))
 
+    def train(self, mode: bool = True) -> CharLM:
+        """Training mode (dropout active), or evaluation mode with ``mode=False``, as in the NumPy tree."""
+        return super().train(as_flag(mode, "mode"))
+
     def forward(
         self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        check_shape(ids, "ids", (None, None))
+        like = self.lstm.weight_ih_l0  # ids and state go to its device; the state to its dtype
+        ids, state = check_lm_input(ids, state, self.vocab_size, self.num_layers, self.hidden_size, like)
+        ids = ids if isinstance(ids, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
+        return self._logits(ids.to(like.device, torch.int64), state)
+
+    def _logits(
+        self, ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`forward` without its checks, for the loops of training, evaluation and sampling."""
         out, state = self.lstm(self.embedding(ids), state)  # (T, N, H)
         return self.head(self.drop(out)), state
 
@@ -114,7 +127,7 @@ class _Trainer:
     def step(self, x: torch.Tensor, y: torch.Tensor, state: Any, lr: float) -> tuple[torch.Tensor, Any]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        logits, state = self.model(x, state)
+        logits, state = self.model._logits(x, state)
         loss = F.cross_entropy(logits.reshape(-1, self.model.vocab_size), y.reshape(-1))
         self.optimizer.zero_grad()
         loss.backward()
@@ -158,7 +171,8 @@ def train_char_lm(
     :func:`dlcourse.torch.optim.clip_grad_norm` clips, and the carried state is detached between
     chunks, so gradients stop at the chunk boundary.
     """
-    check_positive(clip, "clip")
+    check_char_lm(model, CharLM)
+    lr, clip = check_positive(lr, "lr"), check_positive(clip, "clip")
     return textlib.train_language_model(
         _Trainer(model, lr, clip, timed=budget_s is not None),
         train_ids,
@@ -179,14 +193,14 @@ def train_char_lm(
 def evaluate_char_lm(model: CharLM, ids: np.ndarray, batch_size: int = 64, seq_len: int = 200) -> float:
     """Mean loss in nats per character over every character of ``ids`` from the second on,
     as the NumPy version; the model is left in evaluation mode."""
+    ids = check_char_ids(ids, "ids", check_char_lm(model, CharLM).vocab_size)
+    batch_size, seq_len = as_count(batch_size, "batch_size"), as_count(seq_len, "seq_len")
     model.eval()
     device = next(model.parameters()).device
-    inputs, targets, mask = (
-        torch.from_numpy(a).to(device) for a in textlib.evaluation_streams(np.asarray(ids), batch_size)
-    )
+    inputs, targets, mask = (torch.from_numpy(a).to(device) for a in textlib.evaluation_streams(ids, batch_size))
     total, state = torch.zeros((), dtype=torch.float64, device=device), None
     for start in range(0, len(inputs), seq_len):
-        logits, state = model(inputs[start : start + seq_len], state)
+        logits, state = model._logits(inputs[start : start + seq_len], state)
         logp = torch.log_softmax(logits.double(), dim=-1)  # (t, B, V)
         picked = logp.gather(-1, targets[start : start + seq_len, :, None])[..., 0]
         total -= picked[mask[start : start + seq_len]].sum()
@@ -203,14 +217,12 @@ def generate(
 ) -> np.ndarray:
     """Sample ``length`` ids after reading ``prompt_ids``, drawing each from the temperature
     softmax of the model's logits (:func:`dlcourse.text.sample_from_logits`); (length,) int64."""
-    rng = rng if rng is not None else np.random.default_rng(0)
+    prompt_ids, length, temperature, rng = check_generate(model, CharLM, prompt_ids, length, temperature, rng)
     model.eval()
     device = next(model.parameters()).device
-    prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
-    check_shape(prompt_ids, "prompt_ids", (None,))
-    logits, state = model(torch.from_numpy(prompt_ids)[:, None].to(device))  # (P, 1, V)
+    logits, state = model._logits(torch.from_numpy(prompt_ids)[:, None].to(device), None)  # (P, 1, V)
     out = np.empty(length, dtype=np.int64)
     for k in range(length):
         out[k] = textlib.sample_from_logits(logits[-1, 0].double().cpu().numpy(), temperature, rng)
-        logits, state = model(torch.tensor([[out[k]]], device=device), state)
+        logits, state = model._logits(torch.tensor([[out[k]]], device=device), state)
     return out

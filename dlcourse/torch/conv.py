@@ -19,10 +19,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlcourse.checks import (
+    as_pair,
+    check_conv,
+    check_flatten,
+    check_input,
+    check_lenet,
+    check_pool_input,
+    check_pool_stride,
+)
 from dlcourse.numpy.conv import conv2d_output_size
 from dlcourse.torch import init as initialisers
 from dlcourse.torch.layers import Dropout, Linear, ReLU, Sequential
-from dlcourse.validation import as_float_tensor, as_pair, check_conv, check_pool_stride, check_shape
+from dlcourse.validation import as_count, as_flag, as_float_tensor, check_allocation, check_grad
 
 __all__ = [
     "AvgPool2d",
@@ -62,6 +71,8 @@ def conv2d_naive_forward(
         out (N, F, OH, OW) and ``cache = (x, weight, stride, padding)``.
     """
     x, weight, bias = check_conv(x, weight, bias, as_float_tensor)
+    stride, padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
+    check_allocation((*x.shape[:2], x.shape[2] + 2 * padding, x.shape[3] + 2 * padding), "the padded input")
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -87,9 +98,10 @@ def conv2d_naive_backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tenso
         dx (N, C, H, W), dweight (F, C, KH, KW), dbias (F,).
     """
     x, weight, stride, padding = cache
-    _, _, h, w = x.shape
-    _, _, kh, kw = weight.shape
-    n_batch, n_filters, oh, ow = dout.shape
+    n_batch, _, h, w = x.shape
+    n_filters, _, kh, kw = weight.shape
+    oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
+    dout = check_grad(dout, "dout", (n_batch, n_filters, oh, ow), as_float_tensor, like=weight)
     xp = _pad(x, padding)
     dxp, dweight = torch.zeros_like(xp), torch.zeros_like(weight)
     for n in range(n_batch):
@@ -103,17 +115,21 @@ def conv2d_naive_backward(dout: torch.Tensor, cache: tuple) -> tuple[torch.Tenso
 
 
 def conv2d_forward(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int = 1, padding: int = 0
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int = 1, padding: int = 0, *, check: bool = True
 ) -> tuple[torch.Tensor, tuple]:
     """Convolution as ``unfold`` (im2col) plus one batched matrix product; arguments as the loop version.
 
     ``unfold`` returns the receptive fields as columns, (N, C*KH*KW, OH*OW); the weight reshaped
-    to (F, C*KH*KW) multiplies them for every image at once.
+    to (F, C*KH*KW) multiplies them for every image at once. ``check=False`` skips converting
+    and checking x, weight and bias, as in the NumPy tree.
 
     Returns:
         out (N, F, OH, OW) and the cache for :func:`conv2d_backward`.
     """
-    x, weight, bias = check_conv(x, weight, bias, as_float_tensor)
+    if check:
+        x, weight, bias = check_conv(x, weight, bias, as_float_tensor)
+        stride, padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
+        check_allocation((*x.shape[:2], x.shape[2] + 2 * padding, x.shape[3] + 2 * padding), "the padded input")
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
@@ -137,6 +153,9 @@ def conv2d_backward(
     """
     (n_batch, _, h, w), cols, weight, stride, padding = cache
     n_filters, _, kh, kw = weight.shape
+    oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
+    dout = check_grad(dout, "dout", (n_batch, n_filters, oh, ow), as_float_tensor, like=weight)
+    input_grad = as_flag(input_grad, "input_grad")
     dout_rows = dout.reshape(n_batch, n_filters, -1)  # (N, F, OH*OW)
     dweight = (dout_rows @ cols.transpose(1, 2)).sum(dim=0).reshape(weight.shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
     if not input_grad:
@@ -147,16 +166,13 @@ def conv2d_backward(
 
 
 def _pool_fields(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    x = as_float_tensor(x, "x")
-    check_shape(x, "x", (None, None, None, None))
-    for size in x.shape[2:]:
-        conv2d_output_size(size, kernel, stride)  # the window must fit along both axes
     return x.unfold(2, kernel, stride).unfold(3, kernel, stride)  # (N, C, OH, OW, K, K) view
 
 
 def maxpool2d_forward(x: torch.Tensor, kernel: int = 2, stride: int | None = None) -> tuple[torch.Tensor, tuple]:
     """Max pooling (stride defaults to kernel): out (N, C, OH, OW) and the position of each maximum."""
-    stride = check_pool_stride(kernel, stride)
+    kernel, stride = check_pool_stride(kernel, stride)
+    x = check_pool_input(x, kernel, stride, as_float_tensor)
     fields = _pool_fields(x, kernel, stride)
     out, where = fields.reshape(*fields.shape[:4], kernel * kernel).max(dim=-1)  # first maximum
     return out, (tuple(x.shape), where, kernel, stride)
@@ -166,6 +182,7 @@ def maxpool2d_backward(dout: torch.Tensor, cache: tuple) -> torch.Tensor:
     """Each window's gradient goes to its maximum: dx (N, C, H, W)."""
     shape, where, kernel, stride = cache
     n, c, oh, ow = where.shape
+    dout = check_grad(dout, "dout", tuple(where.shape), as_float_tensor)
     device = where.device
     rows = torch.arange(oh, device=device)[:, None] * stride + torch.div(where, kernel, rounding_mode="floor")
     cols = torch.arange(ow, device=device)[None, :] * stride + where % kernel
@@ -177,14 +194,17 @@ def maxpool2d_backward(dout: torch.Tensor, cache: tuple) -> torch.Tensor:
 
 def avgpool2d_forward(x: torch.Tensor, kernel: int = 2, stride: int | None = None) -> tuple[torch.Tensor, tuple]:
     """Average pooling: the mean of each window; out (N, C, OH, OW)."""
-    stride = check_pool_stride(kernel, stride)
+    kernel, stride = check_pool_stride(kernel, stride)
+    x = check_pool_input(x, kernel, stride, as_float_tensor)
     return _pool_fields(x, kernel, stride).mean(dim=(-2, -1)), (tuple(x.shape), kernel, stride)
 
 
 def avgpool2d_backward(dout: torch.Tensor, cache: tuple) -> torch.Tensor:
     """Each window shares its gradient equally among its values: dx (N, C, H, W)."""
     shape, kernel, stride = cache
-    _, _, oh, ow = dout.shape
+    n, c, h, w = shape
+    oh, ow = conv2d_output_size(h, kernel, stride), conv2d_output_size(w, kernel, stride)
+    dout = check_grad(dout, "dout", (n, c, oh, ow), as_float_tensor)
     dx = torch.zeros(shape, dtype=dout.dtype, device=dout.device)
     share = dout / (kernel * kernel)
     for u in range(kernel):
@@ -220,10 +240,10 @@ class Conv2d(torch.nn.Module):
             initialisers.he_kernels(in_channels, out_channels, kh, kw, rng)
         )  # (F, C, KH, KW)
         self.bias = torch.nn.Parameter(torch.zeros(out_channels))  # (F,)
-        self.stride, self.padding = stride, padding
+        self.stride, self.padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_shape(x, "x", (None, self.weight.shape[1], None, None))
+        x = check_input(x, (None, self.weight.shape[1], None, None), self.weight.dtype, as_float_tensor)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)  # (N, F, OH, OW)
 
 
@@ -235,9 +255,10 @@ class _Pool2d(torch.nn.Module):
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, check_pool_stride(kernel_size, stride)
+        self.kernel_size, self.stride = check_pool_stride(kernel_size, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_pool_input(x, self.kernel_size, self.stride, as_float_tensor)
         return self.pool(x, self.kernel_size, self.stride)
 
 
@@ -257,7 +278,7 @@ class Flatten(torch.nn.Module):
     """(N, C, H, W) feature maps -> (N, C*H*W) rows."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(1)
+        return check_flatten(x, as_float_tensor).flatten(1)
 
 
 def lenet(
@@ -272,6 +293,7 @@ def lenet(
 ) -> Sequential:
     """The LeNet-style classifier of :func:`dlcourse.numpy.conv.lenet`, with the same layers,
     parameter names and (from the same generator) the same initial weights."""
+    check_lenet(rng, channels, kernel_size, hidden, dropout, in_channels, image_size, n_classes)
     layers: list[torch.nn.Module] = []
     size, previous = image_size, in_channels
     for c in channels:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from dlcourse.checks import check_matmul
 from dlcourse.numpy.linalg import matmul_flops
-from dlcourse.validation import as_float_tensor, check_matmul
+from dlcourse.validation import as_float_tensor
 
 __all__ = ["matmul", "matmul_flops", "matmul_naive"]
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import torch
 
-from dlcourse.validation import as_float_tensor, check_shape
+from dlcourse.checks import check_logits
+from dlcourse.validation import (
+    as_count,
+    as_float_tensor,
+    as_real,
+    check_allocation,
+    check_labels,
+    check_not_empty,
+    check_shape,
+)
 
 __all__ = [
     "categorical_cross_entropy",
@@ -27,10 +36,10 @@ __all__ = [
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Class indices (N,) -> one-hot rows (N, num_classes), float64."""
-    labels = torch.as_tensor(labels)
-    if labels.is_floating_point() or labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must be integers in [0, {num_classes}), got {labels!r}.")
+    """Class indices (N,) -> one-hot rows (N, num_classes), float64; labels refused as in the NumPy tree."""
+    num_classes = as_count(num_classes, "num_classes")
+    labels = torch.as_tensor(check_labels(labels, "labels", num_classes))
+    check_allocation((*labels.shape, num_classes), "the one-hot array")
     return torch.nn.functional.one_hot(labels.long(), num_classes).to(torch.float64)
 
 
@@ -43,6 +52,7 @@ def mse_forward(pred: torch.Tensor, target: torch.Tensor) -> tuple[float, tuple[
     """MSE, keeping ``cache = (pred - target, n)``."""
     pred, target = as_float_tensor(pred, "pred"), as_float_tensor(target, "target")
     check_shape(target, "target", tuple(pred.shape))
+    check_not_empty(pred, "pred")
     diff = pred - target
     return float(torch.mean(diff * diff)), (diff, diff.numel())
 
@@ -50,17 +60,17 @@ def mse_forward(pred: torch.Tensor, target: torch.Tensor) -> tuple[float, tuple[
 def mse_backward(dout: float, cache: tuple[torch.Tensor, int]) -> torch.Tensor:
     """Gradient of the MSE with respect to ``pred``."""
     diff, n = cache
-    return (2.0 * float(dout) / n) * diff
+    return (2.0 * as_real(dout, "dout") / n) * diff
 
 
 def softmax(logits: torch.Tensor) -> torch.Tensor:
     """Softmax along the last axis (``torch.softmax`` subtracts the maximum internally)."""
-    return torch.softmax(as_float_tensor(logits, "logits"), dim=-1)
+    return torch.softmax(check_logits(logits, as_float_tensor), dim=-1)
 
 
 def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     """Log-softmax along the last axis, by log-sum-exp."""
-    return torch.log_softmax(as_float_tensor(logits, "logits"), dim=-1)
+    return torch.log_softmax(check_logits(logits, as_float_tensor), dim=-1)
 
 
 def softmax_forward(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,14 +86,6 @@ def softmax_backward(dout: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
     return cache * (dout - torch.sum(dout * cache, dim=-1, keepdim=True))
 
 
-def _check_labels(target: torch.Tensor, n: int, c: int) -> torch.Tensor:
-    target = torch.as_tensor(target)
-    check_shape(target, "target", (n,))
-    if target.is_floating_point() or (n and (target.min() < 0 or target.max() >= c)):
-        raise ValueError(f"target must hold class indices, integers in [0, {c}).")
-    return target.long()
-
-
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> float:
     """Softmax cross-entropy from raw scores, averaged over the batch."""
     return cross_entropy_forward(logits, target)[0]
@@ -93,12 +95,13 @@ def cross_entropy_forward(
     logits: torch.Tensor, target: torch.Tensor
 ) -> tuple[float, tuple[torch.Tensor, torch.Tensor]]:
     """Cross-entropy, keeping ``cache = (probs, target)``."""
-    logits = as_float_tensor(logits, "logits")
+    logits = check_logits(logits, as_float_tensor)
     check_shape(logits, "logits", (None, None))
+    check_not_empty(logits, "logits")
     n, c = logits.shape
-    target = _check_labels(target, n, c).to(logits.device)
+    target = torch.as_tensor(check_labels(target, "target", c, (n,))).long().to(logits.device)
     logp = torch.log_softmax(logits, dim=-1)  # (N, C)
-    loss = -float(logp[torch.arange(n, device=logits.device), target].mean()) if n else 0.0
+    loss = -float(logp[torch.arange(n, device=logits.device), target].mean())
     return loss, (logp.exp(), target)
 
 
@@ -108,13 +111,15 @@ def cross_entropy_backward(dout: float, cache: tuple[torch.Tensor, torch.Tensor]
     n = probs.shape[0]
     dlogits = probs.clone()
     dlogits[torch.arange(n, device=probs.device), target] -= 1.0
-    return dlogits * (float(dout) / max(n, 1))
+    return dlogits * (as_real(dout, "dout") / n)
 
 
 def categorical_cross_entropy(probs: torch.Tensor, target: torch.Tensor) -> float:
-    """Cross-entropy between probabilities and one-hot labels, averaged over rows."""
-    probs, target = as_float_tensor(probs, "probs"), as_float_tensor(target, "target")
+    """Cross-entropy between probabilities and one-hot labels, averaged over rows; ``inf`` where
+    a class the target holds gets probability 0, as in the NumPy tree."""
+    probs, target = check_logits(probs, as_float_tensor, "probs"), as_float_tensor(target, "target")
     check_shape(target, "target", tuple(probs.shape))
+    check_not_empty(probs, "probs")
     safe = torch.where(target > 0, probs, torch.ones_like(probs))
     terms = torch.where(target > 0, target * torch.log(safe), torch.zeros_like(probs))
     return float(-terms.sum(dim=-1).mean())

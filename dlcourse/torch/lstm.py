@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from dlcourse.checks import check_cell, check_input, check_lstm_state
 from dlcourse.torch.rnn import Recurrent, initial_state
-from dlcourse.validation import as_float_tensor, check_cell, check_shape
+from dlcourse.validation import as_float_tensor, check_grad
 
 __all__ = [
     "LSTM",
@@ -49,8 +50,9 @@ def lstm_step_forward(
     bias_hh: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """One LSTM step: x (N, D), h_prev and c_prev (N, H) -> h (N, H), c (N, H), cache."""
-    x, h_prev, c_prev = as_float_tensor(x, "x"), as_float_tensor(h_prev, "h_prev"), as_float_tensor(c_prev, "c_prev")
-    check_cell(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, gates=4, step=True)
+    x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, gates=4, step=True, to_array=as_float_tensor
+    )
     z = x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh  # (N, 4H)
     i, f, g, o, c, tanh_c, h = _lstm_cell(z, c_prev)
     return h, c, (x, h_prev, c_prev, weight_ih, weight_hh, i, f, g, o, tanh_c)
@@ -59,9 +61,8 @@ def lstm_step_forward(
 def lstm_step_backward(dh: torch.Tensor, dc: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, ...]:
     """Gradients of :func:`lstm_step_forward`: dx, dh_prev, dc_prev, dweight_ih, dweight_hh, dbias_ih, dbias_hh."""
     x, h_prev, c_prev, weight_ih, weight_hh, i, f, g, o, tanh_c = cache
-    dh, dc = as_float_tensor(dh, "dh"), as_float_tensor(dc, "dc")
-    check_shape(dh, "dh", tuple(tanh_c.shape))
-    check_shape(dc, "dc", tuple(tanh_c.shape))
+    dh = check_grad(dh, "dh", tuple(tanh_c.shape), as_float_tensor, like=tanh_c)
+    dc = check_grad(dc, "dc", tuple(tanh_c.shape), as_float_tensor, like=tanh_c)
     do = dh * tanh_c
     dc = dc + dh * o * (1 - tanh_c * tanh_c)
     dz = torch.cat([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), do * o * (1 - o)], dim=1)
@@ -84,10 +85,9 @@ def lstm_forward(
     activations and states for :func:`lstm_backward`. No operation is in place, so autograd
     can differentiate it too.
     """
-    x = as_float_tensor(x, "x")
-    h0 = None if h0 is None else as_float_tensor(h0, "h0")
-    c0 = None if c0 is None else as_float_tensor(c0, "c0")
-    check_cell(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, gates=4, step=False)
+    x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, gates=4, step=False, to_array=as_float_tensor
+    )
     steps, batch, features = x.shape
     hidden = weight_hh.shape[1]
     h, c = initial_state(h0, "h0", x, batch, hidden), initial_state(c0, "c0", x, batch, hidden)
@@ -109,8 +109,7 @@ def lstm_backward(dhs: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, ...]:
     x, hs, cs, tanh_cs, gates, weight_ih, weight_hh = cache
     steps, batch, features = x.shape
     hidden = hs.shape[2]
-    dhs = as_float_tensor(dhs, "dhs")
-    check_shape(dhs, "dhs", (steps, batch, hidden))
+    dhs = check_grad(dhs, "dhs", (steps, batch, hidden), as_float_tensor, like=hs)
     dgates = torch.empty(steps, batch, 4 * hidden, dtype=dhs.dtype, device=dhs.device)
     dh = torch.zeros(batch, hidden, dtype=dhs.dtype, device=dhs.device)
     dc = torch.zeros_like(dh)
@@ -155,6 +154,7 @@ class LSTM(Recurrent):
     def forward(
         self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        h0, c0 = state if state is not None else (None, None)
+        h0, c0 = check_lstm_state(state)
+        x = check_input(x, (None, None, self.input_size), self.weight_ih.dtype, as_float_tensor)
         out, c_last, _ = lstm_forward(x, h0, c0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return out, (out[-1], c_last)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from dlcourse.validation import check_parameter_list, check_positive
+from dlcourse.validation import as_fraction, as_real, check_parameter_list, check_positive
 
 __all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
@@ -20,10 +20,10 @@ class Optimizer:
     """Holds the parameters; ``zero_grad()`` clears their gradients, ``step()`` updates them."""
 
     def __init__(self, params: Sequence[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> None:
-        check_positive(lr, "lr")
-        if weight_decay < 0:
+        self.params = check_parameter_list(params)
+        self.lr, self.weight_decay = check_positive(lr, "lr"), as_real(weight_decay, "weight_decay")
+        if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
-        self.params, self.lr, self.weight_decay = list(params), lr, weight_decay
 
     def zero_grad(self) -> None:
         """Forget every gradient (set it to None), as ``torch.optim`` does."""
@@ -55,7 +55,7 @@ class Momentum(Optimizer):
         self, params: Sequence[torch.nn.Parameter], lr: float, momentum: float = 0.9, weight_decay: float = 0.0
     ) -> None:
         super().__init__(params, lr, weight_decay)
-        self.momentum = momentum
+        self.momentum = as_fraction(momentum, "momentum")
         self.velocity = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
@@ -79,7 +79,10 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params, lr, weight_decay)
-        self.betas, self.eps, self.t = betas, eps, 0
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {betas!r}.")
+        self.betas = (as_fraction(betas[0], "betas[0]"), as_fraction(betas[1], "betas[1]"))
+        self.eps, self.t = check_positive(eps, "eps"), 0
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
 
@@ -106,13 +109,15 @@ def clip_grad_norm(params: Sequence[torch.nn.Parameter], max_norm: float) -> tor
     contract of ``torch.nn.utils.clip_grad_norm_``: ``max_norm`` must be > 0, and the total norm
     before clipping is returned as a 0-dim tensor on the gradients' device (0 when no parameter has
     a gradient), so that a GPU need not stop and report it after every step; ``float()`` reads it.
+    A norm of inf or NaN leaves the gradients as they are, as in the NumPy tree.
     """
-    check_positive(max_norm, "max_norm")
+    max_norm = check_positive(max_norm, "max_norm")
     grads = [p.grad for p in check_parameter_list(params) if p.grad is not None]
     if not grads:
         return torch.zeros(())
     total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
     scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)  # stays on the device: no wait for the GPU
+    scale = torch.where(torch.isfinite(total), scale, torch.ones_like(scale))  # inf/NaN: nothing to rescale
     for g in grads:
         g.mul_(scale)
     return total

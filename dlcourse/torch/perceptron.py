@@ -11,9 +11,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from dlcourse.checks import check_neuron, check_perceptron_update
 from dlcourse.results import PerceptronResult
 from dlcourse.torch.activations import sigmoid, step
-from dlcourse.validation import as_float_tensor, check_positive, check_shape
+from dlcourse.validation import as_count, as_float_tensor, check_positive, check_shape
 
 __all__ = ["PerceptronResult", "neuron", "perceptron_predict", "perceptron_train", "perceptron_update"]
 
@@ -22,9 +23,9 @@ def neuron(
     x: torch.Tensor, weight: torch.Tensor, bias: float, activation: Callable[[torch.Tensor], torch.Tensor] = sigmoid
 ) -> torch.Tensor:
     r"""One neuron :math:`\phi(x \cdot w + b)`; x (N, D) or (D,), weight (D,) -> (N,) or 0-d."""
-    x, weight = as_float_tensor(x, "x"), as_float_tensor(weight, "weight")
-    check_shape(weight, "weight", (None,))
-    check_shape(x, "x", (weight.shape[0],) if x.ndim == 1 else (None, weight.shape[0]))
+    x, weight, bias = check_neuron(x, weight, bias, as_float_tensor)
+    if not callable(activation):
+        raise TypeError(f"activation must be a function such as sigmoid or step, got {type(activation).__name__}.")
     z = x @ weight + bias  # (N,) pre-activation
     return activation(z)
 
@@ -35,11 +36,14 @@ def perceptron_predict(x: torch.Tensor, weight: torch.Tensor, bias: float) -> to
 
 
 def perceptron_update(
-    weight: torch.Tensor, bias: float, x: torch.Tensor, y: float, lr: float = 1.0
+    weight: torch.Tensor, bias: float, x: torch.Tensor, y: float, lr: float = 1.0, *, check: bool = True
 ) -> tuple[torch.Tensor, float]:
-    """One step of the perceptron rule on one example; returns the new ``(weight, bias)``."""
-    error = float(y) - float(perceptron_predict(x, weight, bias))  # -1, 0 or +1
-    return weight + lr * error * as_float_tensor(x, "x"), bias + lr * error
+    """One step of the perceptron rule on one example; returns the new ``(weight, bias)``.
+    ``check=False`` skips the argument checks, as in the NumPy tree."""
+    if check:
+        x, weight, bias, y, lr = check_perceptron_update(x, weight, bias, y, lr, as_float_tensor)
+    error = y - float(perceptron_predict(x, weight, bias))  # -1, 0 or +1
+    return weight + lr * error * x, bias + lr * error
 
 
 def perceptron_train(
@@ -52,14 +56,14 @@ def perceptron_train(
     check_shape(y, "y", (x.shape[0],))
     if not torch.isin(y, torch.tensor([0.0, 1.0], dtype=y.dtype, device=y.device)).all():
         raise ValueError("y must hold only the labels 0 and 1.")
-    check_positive(lr, "lr")
+    lr, epochs, seed = check_positive(lr, "lr"), as_count(epochs, "epochs"), as_count(seed, "seed", minimum=0)
     order_rng = np.random.default_rng(seed)
     weight, bias = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device), 0.0
     errors: list[int] = []
     for _ in range(epochs):
         mistakes = 0
         for i in order_rng.permutation(len(x)).tolist():
-            new_weight, new_bias = perceptron_update(weight, bias, x[i], float(y[i]), lr)
+            new_weight, new_bias = perceptron_update(weight, bias, x[i], float(y[i]), lr, check=False)
             mistakes += int(new_bias != bias)  # the bias moves exactly when the point was misclassified
             weight, bias = new_weight, new_bias
         errors.append(int(mistakes))

@@ -16,8 +16,9 @@ import math
 import numpy as np
 import torch
 
+from dlcourse.checks import check_cell, check_input
 from dlcourse.torch import init as initialisers
-from dlcourse.validation import as_float_tensor, check_cell, check_positive, check_shape
+from dlcourse.validation import as_count, as_float_tensor, check_grad, check_rng
 
 __all__ = [
     "RNN",
@@ -49,8 +50,9 @@ def rnn_step_forward(
     bias_hh: torch.Tensor,
 ) -> tuple[torch.Tensor, tuple]:
     """One tanh RNN step: x (N, D), h_prev (N, H) -> h (N, H), cache (x, h_prev, weight_ih, weight_hh, h)."""
-    x, h_prev = as_float_tensor(x, "x"), as_float_tensor(h_prev, "h_prev")
-    check_cell(x, h_prev, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=True)
+    x, h_prev, _, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h_prev, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=True, to_array=as_float_tensor
+    )
     h = torch.tanh(x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh)  # (N, H)
     return h, (x, h_prev, weight_ih, weight_hh, h)
 
@@ -58,8 +60,7 @@ def rnn_step_forward(
 def rnn_step_backward(dh: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, ...]:
     """Gradients of :func:`rnn_step_forward`: dx, dh_prev, dweight_ih, dweight_hh, dbias_ih, dbias_hh."""
     x, h_prev, weight_ih, weight_hh, h = cache
-    dh = as_float_tensor(dh, "dh")
-    check_shape(dh, "dh", tuple(h.shape))
+    dh = check_grad(dh, "dh", tuple(h.shape), as_float_tensor, like=h)
     dz = dh * (1 - h * h)  # (N, H): back through the tanh
     dbias = dz.sum(dim=0)
     return dz @ weight_ih, dz @ weight_hh, dz.T @ x, dz.T @ h_prev, dbias, dbias.clone()
@@ -74,9 +75,9 @@ def rnn_forward(
     bias_hh: torch.Tensor,
 ) -> tuple[torch.Tensor, tuple]:
     """A tanh RNN over x (T, N, D), step by step: hs (T, N, H) and the cache for :func:`rnn_backward`."""
-    x = as_float_tensor(x, "x")
-    h0 = None if h0 is None else as_float_tensor(h0, "h0")
-    check_cell(x, h0, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=False)
+    x, h0, _, weight_ih, weight_hh, bias_ih, bias_hh = check_cell(
+        x, h0, None, weight_ih, weight_hh, bias_ih, bias_hh, gates=1, step=False, to_array=as_float_tensor
+    )
     steps, batch, features = x.shape
     hidden = weight_hh.shape[1]
     h = initial_state(h0, "h0", x, batch, hidden)
@@ -94,8 +95,7 @@ def rnn_backward(dhs: torch.Tensor, cache: tuple) -> tuple[torch.Tensor, ...]:
     x, hs, weight_ih, weight_hh = cache
     steps, batch, features = x.shape
     hidden = hs.shape[2]
-    dhs = as_float_tensor(dhs, "dhs")
-    check_shape(dhs, "dhs", (steps, batch, hidden))
+    dhs = check_grad(dhs, "dhs", (steps, batch, hidden), as_float_tensor, like=hs)
     dz = torch.empty(steps, batch, hidden, dtype=dhs.dtype, device=dhs.device)
     dh = torch.zeros(batch, hidden, dtype=dhs.dtype, device=dhs.device)
     for t in reversed(range(steps)):
@@ -125,8 +125,8 @@ class Recurrent(torch.nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, rng: np.random.Generator) -> None:
         super().__init__()
-        check_positive(input_size, "input_size")
-        check_positive(hidden_size, "hidden_size")
+        input_size, hidden_size = as_count(input_size, "input_size"), as_count(hidden_size, "hidden_size")
+        check_rng(rng)
         bound, rows = 1 / math.sqrt(hidden_size), self.gates * hidden_size
         self.input_size, self.hidden_size = input_size, hidden_size
         draw = lambda *shape: torch.nn.Parameter(initialisers.uniform(rng, bound, shape))  # noqa: E731
@@ -149,5 +149,6 @@ class RNN(Recurrent):
     gates = 1
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x = check_input(x, (None, None, self.input_size), self.weight_ih.dtype, as_float_tensor)
         out, _ = rnn_forward(x, h0, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return out, out[-1]
