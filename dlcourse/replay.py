@@ -135,8 +135,8 @@ class ReplayBuffer:
             reward: r.
             next_obs: (D,) the next state s'.
             terminated: whether s' ended the episode (True bootstraps nothing from s').
-            check: check the arguments (the default); :func:`dlcourse.rl.train_dqn` stores what its
-                environment returns, checked once, and skips it.
+            check: check the arguments (the default); :func:`dlcourse.rl.train_dqn`, which checked
+                its environment's observation space once, stores what the environment returns without it.
         """
         if check:
             obs, next_obs = as_obs(obs, self.obs_dim, single=True), as_obs(next_obs, self.obs_dim, "next_obs", True)

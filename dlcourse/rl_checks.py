@@ -18,6 +18,7 @@ from dlcourse.validation import (
     as_flag,
     as_float_array,
     as_index,
+    check_not_empty,
     check_positive,
     check_rng,
     check_shape,
@@ -116,6 +117,7 @@ def check_q_loss(q_values: Any, actions: Any, targets: Any, kind: Any, to_array:
     targets (N,), a known loss ``kind``."""
     q_values = to_array(q_values, "q_values")
     check_shape(q_values, "q_values", (None, None))
+    check_not_empty(q_values, "q_values")
     n, a = q_values.shape
     actions = check_actions(actions, a, n, numpy=numpy)
     targets = to_array(targets, "targets")

@@ -153,3 +153,36 @@ def test_clip_grad_norm_refuses_a_single_parameter_alike_in_both_trees():
     for tree, single in ((O, single_np), (TO, single_torch)):
         with pytest.raises(TypeError, match=r"^params must be a list of parameters, got a single \w+; pass \[p\]"):
             tree.clip_grad_norm(single, 1.0)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_clip_grad_norm_leaves_non_finite_gradients_alike_in_both_trees(bad):
+    """A norm of inf or NaN cannot be rescaled: both trees return it and leave the gradients as they are
+    (multiplying by max_norm / inf = 0 would turn inf into NaN and zero the finite entries)."""
+    grad = np.array([1.0, bad, 2.0])
+    p = L.Parameter(np.zeros(3))
+    p.grad = grad.copy()
+    t = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    t.grad = torch.tensor(grad)
+    with np.errstate(all="raise"):
+        total = O.clip_grad_norm([p], 1.0)
+    ttotal = TO.clip_grad_norm([t], 1.0)
+    assert np.isnan(total) if np.isnan(bad) else total == np.inf
+    assert np.isnan(float(ttotal)) if np.isnan(bad) else float(ttotal) == np.inf
+    np.testing.assert_array_equal(p.grad, grad)
+    np.testing.assert_array_equal(t.grad.numpy(), grad)
+
+
+@pytest.mark.parametrize("tree", [O, TO], ids=["numpy", "torch"])
+def test_optimiser_hyperparameters_refuse_alike(tree):
+    to = (lambda a: L.Parameter(a)) if tree is O else (lambda a: torch.nn.Parameter(torch.tensor(a)))
+    params = [to(np.zeros(2))]
+    with pytest.raises(ValueError, match=r"^betas\[0\] must be in \[0, 1\), got 1\.0\.$"):
+        tree.Adam(params, betas=(1.0, 0.999))
+    with pytest.raises(TypeError, match=r"^lr must be a real number, got '0\.1'\.$"):
+        tree.SGD(params, lr="0.1")
+    with pytest.raises(
+        TypeError, match=r"must hold real (floating-point )?numbers, got"
+    ):  # the Parameter or the optimiser
+        tree.SGD([to(np.zeros(2) + 1j)], lr=0.1)
+    assert tree.SGD(params, lr=np.float32(0.1)).lr == pytest.approx(0.1)

@@ -128,7 +128,7 @@ def q_loss_forward(
         per_item = np.where(small, 0.5 * diff * diff, np.abs(diff) - 0.5)  # (N,)
     else:
         per_item = diff * diff
-    return float(per_item.mean()) if n else 0.0, (diff, actions, q_values.shape, kind)
+    return float(per_item.mean()), (diff, actions, q_values.shape, kind)
 
 
 def q_loss_backward(dout: float, cache: tuple) -> np.ndarray:

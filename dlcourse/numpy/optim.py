@@ -160,7 +160,7 @@ def clip_grad_norm(params: Sequence[Parameter], max_norm: float) -> float:
     grads = [p.grad for p in check_parameter_list(params) if p.grad is not None]
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
     scale = max_norm / (total + 1e-6)
-    if scale < 1:  # False when total is inf or NaN
+    if math.isfinite(total) and scale < 1:
         for g in grads:
             g *= scale
     return total

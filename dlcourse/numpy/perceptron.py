@@ -64,7 +64,7 @@ def perceptron_update(
         y: its label, 0 or 1.
         lr: the learning rate :math:`\eta`.
         check: convert and check the arguments (the default); :func:`perceptron_train`, which
-            has checked its data once, skips it for each example.
+            has checked its data once, skips the update's own checks for each example.
 
     Returns:
         The new ``(weight, bias)``; unchanged if the example was already classified right.

@@ -81,14 +81,13 @@ def q_loss_forward(
     if check:
         q_values, actions, targets = check_q_loss(q_values, actions, targets, kind, as_float_tensor, numpy=False)
         actions, targets = torch.as_tensor(actions, device=q_values.device), targets.to(q_values.device)
-    n = q_values.shape[0]
     actions = actions.long()
     diff = q_values.gather(1, actions[:, None]).squeeze(1) - targets.detach()  # (N,)
     if kind == "huber":
         per_item = torch.where(diff.abs() <= 1.0, 0.5 * diff * diff, diff.abs() - 0.5)  # (N,)
     else:
         per_item = diff * diff
-    loss = per_item.mean() if n else per_item.sum()
+    loss = per_item.mean()
     return loss, (diff.detach(), actions, tuple(q_values.shape), kind)
 
 

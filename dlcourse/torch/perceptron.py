@@ -39,7 +39,7 @@ def perceptron_update(
     weight: torch.Tensor, bias: float, x: torch.Tensor, y: float, lr: float = 1.0, *, check: bool = True
 ) -> tuple[torch.Tensor, float]:
     """One step of the perceptron rule on one example; returns the new ``(weight, bias)``.
-    ``check=False`` skips the argument checks, as in the NumPy tree."""
+    ``check=False`` skips the update's own checks, as in the NumPy tree."""
     if check:
         x, weight, bias, y, lr = check_perceptron_update(x, weight, bias, y, lr, as_float_tensor)
     error = y - float(perceptron_predict(x, weight, bias))  # -1, 0 or +1
