@@ -22,6 +22,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dlcourse.validation import describe
+
 __all__ = [
     "GOALS",
     "Goal",
@@ -83,12 +85,14 @@ def load_file(name: str, directory: Path | str = RESULTS_DIR) -> dict:
         FileNotFoundError: there is no such file, naming the files there are.
     """
     if not isinstance(name, str) or not name or Path(name).name != name:
-        raise ValueError(f"name must be the name of a file in {directory}, such as 'cnn_mnist.json', got {name!r}.")
+        raise ValueError(
+            f"name must be the name of a file in {directory}, such as 'cnn_mnist.json', got {describe(name)}."
+        )
     path = Path(directory) / name
     if not path.is_file():
         there = sorted(p.name for p in Path(directory).glob("*.json")) if Path(directory).is_dir() else []
         raise FileNotFoundError(
-            f"name={name!r}: no such benchmark results file in {directory}; expected one of "
+            f"name={describe(name)}: no such benchmark results file in {directory}; expected one of "
             f"{', '.join(there) or '(none: the folder is missing or empty)'}."
         )
     return _read(path)

@@ -31,6 +31,7 @@ from dlcourse.validation import (
 
 __all__ = [
     "as_pair",
+    "check_cache",
     "check_cell",
     "check_char_ids",
     "check_char_lm",
@@ -90,6 +91,10 @@ def check_conv(x: Any, weight: Any, bias: Any, to_array: Callable) -> tuple:
     check_shape(x, "x", (None, None, None, None))
     check_shape(weight, "weight", (None, x.shape[1], None, None))
     check_shape(bias, "bias", (weight.shape[0],))
+    if 0 in (x.shape[1], weight.shape[0]):
+        raise ValueError(
+            f"x and weight must have at least one channel and one kernel, got x {tuple(x.shape)}, weight {tuple(weight.shape)}."
+        )
     return promote(x, weight, bias)
 
 
@@ -97,7 +102,7 @@ def as_pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """A kernel size or stride as a pair of positive ints: ``3`` becomes ``(3, 3)``."""
     pair = value if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2:
-        raise ValueError(f"{name} must be a positive integer or a pair of them, got {value!r}.")
+        raise ValueError(f"{name} must be a positive integer or a pair of them, got {describe(value)}.")
     return as_count(pair[0], name), as_count(pair[1], name)
 
 
@@ -118,7 +123,7 @@ def check_perceptron_update(x: Any, weight: Any, bias: Any, y: Any, lr: Any, to_
     check_shape(x, "x", (weight.shape[0],))
     y = as_real(y, "y")
     if y not in (0.0, 1.0):
-        raise ValueError(f"y must be the label 0 or 1, got {y!r}.")
+        raise ValueError(f"y must be the label 0 or 1, got {describe(y)}.")
     return x, weight, bias, y, check_positive(lr, "lr")
 
 
@@ -142,7 +147,7 @@ def check_lenet(
     sequence of them, ``dropout`` in [0, 1), and the kernel fits in the image."""
     check_rng(rng)
     if not isinstance(channels, (tuple, list)) or not channels:
-        raise TypeError(f"channels must be a non-empty tuple of positive integers, got {channels!r}.")
+        raise TypeError(f"channels must be a non-empty tuple of positive integers, got {describe(channels)}.")
     for c in channels:
         as_count(c, "channels")
     for value, name in ((kernel_size, "kernel_size"), (hidden, "hidden"), (in_channels, "in_channels")):
@@ -199,8 +204,17 @@ def check_fit(
     if x_val is not None:
         x_val = to_array(x_val, "x_val", allow_nan=False)
         check_shape(x_val, "x_val", (None, *x.shape[1:]))
+        if len(x_val) == 0:
+            raise ValueError("x_val is empty; give at least one validation example, or neither x_val nor y_val.")
         y_val = check_labels(y_val, "y_val", num_classes=2**62, shape=(len(x_val),))
     return x, y, x_val, y_val
+
+
+def check_cache(cache: Any, layer: Any) -> Any:
+    """A NumPy layer's cache, or a sentence when ``backward`` comes before any ``forward``."""
+    if cache is None:
+        raise ValueError(f"{type(layer).__name__}.backward was called before forward; call the layer on a batch first.")
+    return cache
 
 
 def check_cell(
@@ -279,15 +293,11 @@ def check_training(
     if steps is None and budget_s is None:
         raise ValueError("give steps or budget_s (or both): training needs an end.")
     for value, name in ((steps, "steps"), (log_every, "log_every"), (eval_every, "eval_every")):
-        if value is not None and not (
-            isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-        ):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    for value, name in ((steps, "steps"), (budget_s, "budget_s")):
         if value is not None:
-            check_positive(value, name)
-    check_positive(batch_size, "batch_size")
-    check_positive(seq_len, "seq_len")
+            as_count(value, name)
+    if budget_s is not None:
+        check_positive(budget_s, "budget_s")
+    batch_size, seq_len = as_count(batch_size, "batch_size"), as_count(seq_len, "seq_len")
     if len(ids) < batch_size * (seq_len + 1):
         raise ValueError(
             f"train_ids is too short: {len(ids)} characters, expected at least batch_size * (seq_len + 1) = "

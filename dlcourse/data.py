@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcourse.validation import as_count, as_float_array, as_real, check_allocation, check_shape
+from dlcourse.validation import as_count, as_float_array, as_real, check_allocation, check_shape, describe
 
 _DIGITS, _CLASSES = 1797, 10  # the images and classes of scikit-learn's digits
 
@@ -22,7 +22,7 @@ def _check_fraction(value: Any, name: str) -> float:
     """A share of a dataset, strictly between 0 and 1."""
     number = as_real(value, name)
     if not 0 < number < 1:
-        raise ValueError(f"{name} must be in (0, 1), got {number!r}.")
+        raise ValueError(f"{name} must be in (0, 1), got {describe(number)}.")
     return number
 
 
@@ -47,7 +47,7 @@ def two_blobs(
     n, seed, gap = as_count(n, "n"), as_count(seed, "seed", minimum=0), as_real(gap, "gap")
     check_allocation((2 * n, 2), f"the points of n={n}")
     if not (math.isfinite(gap) and gap >= 0):
-        raise ValueError(f"gap must be a finite number >= 0, got {gap!r}.")
+        raise ValueError(f"gap must be a finite number >= 0, got {describe(gap)}.")
     center = as_float_array(center, "center", allow_nan=False)
     check_shape(center, "center", (2,))
     if not np.isfinite(center).all():

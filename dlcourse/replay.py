@@ -140,7 +140,7 @@ class ReplayBuffer:
         """
         if check:
             obs, next_obs = as_obs(obs, self.obs_dim, single=True), as_obs(next_obs, self.obs_dim, "next_obs", True)
-            action, reward = as_index(action, "action"), as_finite(reward, "reward")
+            action, reward = as_index(action, "action"), as_reward(reward)
             terminated = as_flag(terminated, "terminated")
         i = self.position
         self.obs[i], self.next_obs[i] = obs, next_obs
@@ -173,7 +173,31 @@ def as_obs(obs: Any, obs_dim: int, name: str = "obs", single: bool = False) -> n
         raise ValueError(f"{name} must have shape ({obs_dim},), got {tuple(obs.shape)}.")
     if obs.ndim not in (1, 2) or obs.shape[-1] != obs_dim:
         raise ValueError(f"{name} must have shape ({obs_dim},) or (N, {obs_dim}), got {tuple(obs.shape)}.")
-    if single and not np.isfinite(obs).all():
-        bad = int((~np.isfinite(obs)).sum())
-        raise ValueError(f"{name} must hold finite numbers, got NaN or infinity at {bad} position(s).")
+    if single:
+        check_float32(obs, name)
     return obs.astype(np.float32, copy=False)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # states and rewards are stored, and learned from, in float32
+
+
+def check_float32(values: Any, name: str) -> None:
+    """Refuse NaN, infinity, and finite numbers that float32 would turn into infinity."""
+    if values.dtype != np.float32 or not np.isfinite(values).all():
+        fits = np.abs(values) <= FLOAT32_MAX  # False for NaN and infinity too
+        if not fits.all():
+            bad, infinite = int((~fits).sum()), int((~np.isfinite(values)).sum())
+            if infinite:
+                raise ValueError(f"{name} must hold finite numbers, got NaN or infinity at {infinite} position(s).")
+            raise ValueError(
+                f"{name} must hold numbers that fit in float32 (at most {FLOAT32_MAX:.4g} in size), "
+                f"got larger ones at {bad} position(s)."
+            )
+
+
+def as_reward(reward: Any, name: str = "reward") -> float:
+    """A reward: a finite number that fits in float32, where the buffer stores it."""
+    number = as_finite(reward, name)
+    if abs(number) > FLOAT32_MAX:
+        raise ValueError(f"{name} must fit in float32 (at most {FLOAT32_MAX:.4g} in size), got {number:.4g}.")
+    return number

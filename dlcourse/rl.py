@@ -31,15 +31,26 @@ from tqdm.auto import tqdm
 
 from dlcourse.replay import Batch, DQNConfig, ReplayBuffer
 from dlcourse.results import DQNHistory, Episode, QLearningResult
-from dlcourse.rl_checks import check_config, check_explore, check_q_table, check_q_update
+from dlcourse.rl_checks import (
+    check_config,
+    check_episode_seeds,
+    check_explore,
+    check_q_table,
+    check_q_update,
+    check_train_envs,
+    discrete_actions,
+)
 from dlcourse.validation import (
+    LARGEST_COUNT,
     as_count,
     as_finite,
     as_flag,
     as_float_array,
+    as_index,
     as_real,
     check_methods,
     check_shape,
+    describe,
     in_unit,
 )
 
@@ -242,7 +253,7 @@ def make_env(name: str, render: bool = False, **kwargs: Any) -> Any:
     import gymnasium
 
     if not isinstance(name, str):
-        raise TypeError(f"name must be the id of a gymnasium environment, such as 'CartPole-v1', got {name!r}.")
+        raise TypeError(f"name must be the id of a gymnasium environment, such as 'CartPole-v1', got {describe(name)}.")
     if as_flag(render, "render"):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -251,7 +262,7 @@ def make_env(name: str, render: bool = False, **kwargs: Any) -> Any:
         return gymnasium.make(name, **kwargs)
     except gymnasium.error.Error:
         raise ValueError(
-            f"name must be a registered gymnasium environment, such as 'CartPole-v1', got {name!r}."
+            f"name must be a registered gymnasium environment, such as 'CartPole-v1', got {describe(name)}."
         ) from None
 
 
@@ -277,13 +288,17 @@ def run_episode(
         raise ValueError(
             "render=True needs an environment that draws frames: make it with make_env(name, render=True)."
         )
+    n_actions = discrete_actions(env, required=False)  # each action the policy returns is checked against it
     obs, _ = env.reset(seed=seed)
     episode = Episode(0.0, 0, states=[obs])
     if render:
         episode.frames.append(env.render())
     done = False
     while not done and (max_steps is None or episode.length < max_steps):
-        obs, reward, terminated, truncated, _ = env.step(policy(obs))
+        action = policy(obs)
+        if n_actions is not None:  # an int in [0, n): gymnasium's own errors would not say which action was bad
+            action = as_index(action, "the policy's action", n_actions)
+        obs, reward, terminated, truncated, _ = env.step(action)
         episode.total_reward += float(reward)
         episode.length += 1
         episode.states.append(obs)
@@ -302,7 +317,7 @@ def evaluate(env: Any, policy: Callable[[Any], int], episodes: int, seed: int) -
     Returns:
         (episodes,) float64 returns.
     """
-    episodes, seed = as_count(episodes, "episodes"), as_count(seed, "seed", minimum=0)
+    seed, episodes = check_episode_seeds(seed, episodes)
     return np.array([run_episode(env, policy, seed=seed + i).total_reward for i in range(episodes)])
 
 
@@ -354,7 +369,7 @@ def train_dqn(
         env: the training environment.
         total_steps: environment steps to train for.
         seed: seeds the first reset and the replay buffer's sampling.
-        eval_env: a separate environment for greedy evaluation.
+        eval_env: a separate environment for greedy evaluation; needed when ``eval_every`` > 0.
         eval_every: environment steps between evaluations; 0 for none.
         eval_episodes: episodes per evaluation (seeds 10_000 + i, the same every time).
         stop_at: stop as soon as an evaluation reaches this mean return.
@@ -373,15 +388,14 @@ def train_dqn(
     if eval_env is not None:
         check_methods(eval_env, "eval_env", ("reset", "step"), "a gymnasium environment")
     total_steps, seed = as_count(total_steps, "total_steps"), as_count(seed, "seed", minimum=0)
-    eval_every, eval_episodes = as_count(eval_every, "eval_every", minimum=0), as_count(eval_episodes, "eval_episodes")
+    eval_every = as_count(eval_every, "eval_every", minimum=0)
+    eval_episodes = as_count(eval_episodes, "eval_episodes", maximum=LARGEST_COUNT - 9_999)  # seeds 10_000 + i
     stop_at, progress = None if stop_at is None else as_real(stop_at, "stop_at"), as_flag(progress, "progress")
-    shape = getattr(getattr(env, "observation_space", None), "shape", None)
-    if not shape or len(shape) != 1:
-        raise TypeError("env must have states that are vectors (an observation space of shape (D,)), as CartPole-v1.")
+    obs_dim = check_train_envs(agent, env, eval_env, eval_every)  # vector states, the agent's number of actions
     if buffer is None:
-        buffer = ReplayBuffer(min(config.buffer_size, total_steps), shape[0], np.random.default_rng(seed))
-    elif not isinstance(buffer, ReplayBuffer) or buffer.obs_dim != shape[0]:
-        raise TypeError(f"buffer must be None or a ReplayBuffer for states of length {shape[0]}, as env's.")
+        buffer = ReplayBuffer(min(config.buffer_size, total_steps), obs_dim, np.random.default_rng(seed))
+    elif not isinstance(buffer, ReplayBuffer) or buffer.obs_dim != obs_dim:
+        raise TypeError(f"buffer must be None or a ReplayBuffer for states of length {obs_dim}, as env's.")
     history = DQNHistory()
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)

@@ -6,6 +6,8 @@ import random
 
 import numpy as np
 
+from dlcourse.validation import describe
+
 
 def seed_everything(seed: int = 0) -> np.random.Generator:
     """Seed Python's, NumPy's and PyTorch's random number generators (PyTorch's if it is installed).
@@ -20,7 +22,7 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
         A fresh ``np.random.Generator`` seeded with ``seed``, to pass on as ``rng=``.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+        raise ValueError(f"seed must be a non-negative integer, got {describe(seed)}.")
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - legacy global state, seeded for third-party code
     try:

@@ -28,7 +28,7 @@ from dlcourse import validation
 from dlcourse.checks import check_char_ids, check_logits, check_training
 from dlcourse.numpy.losses import softmax
 from dlcourse.results import LMHistory
-from dlcourse.validation import as_count, as_float_array, as_real, check_positive, check_rng, check_shape
+from dlcourse.validation import as_count, as_float_array, as_real, check_positive, check_rng, check_shape, describe
 
 __all__ = [
     "LMTrainer",
@@ -124,7 +124,7 @@ def split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.nd
     ids = check_char_ids(ids, "ids")
     val_fraction = as_real(val_fraction, "val_fraction")
     if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}.")
+        raise ValueError(f"val_fraction must be in (0, 1), got {describe(val_fraction)}.")
     cut = len(ids) - round(val_fraction * len(ids))
     return ids[:cut], ids[cut:]
 

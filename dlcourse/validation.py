@@ -25,6 +25,8 @@ so both trees accept the same input and refuse bad input with the same sentence.
   sequence is checked once rather than at every time step, a training loop checks its data once.
   Backward functions always check the upstream gradient against their cache: one shape
   comparison, since a wrong ``dout`` would otherwise broadcast silently.
+  ``check=False`` trusts the caller completely: it is for the package's own calls, and bad
+  data passed with it give NumPy's or torch's own errors, or garbage.
 
 Checks of one concept (a convolution's arguments, a recurrent cell's) live in
 :mod:`dlcourse.checks`; this module holds the primitives they are built from.
@@ -125,7 +127,10 @@ def as_real(value: Any, name: str) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number, got the boolean {value!r}.")
     if isinstance(value, numbers.Real):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond float's range
+            raise ValueError(f"{name} is too large to be a float, got an int of {len(str(value))} digits.") from None
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape is not None and tuple(shape) == () and _kind(dtype) in "iuf":
         return float(value.item())
@@ -141,7 +146,7 @@ def check_positive(value: Any, name: str) -> float:
     """
     number = as_real(value, name)
     if not (np.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+        raise ValueError(f"{name} must be a positive number, got {describe(value)}.")
     return number
 
 
@@ -168,7 +173,7 @@ def in_unit(value: Any, name: str, open_low: bool = False) -> float:
     """A number in [0, 1] (a probability, a discount factor), or in (0, 1] with ``open_low``."""
     number = as_real(value, name)
     if not (0 < number <= 1 if open_low else 0 <= number <= 1):
-        raise ValueError(f"{name} must be in {'(' if open_low else '['}0, 1], got {value!r}.")
+        raise ValueError(f"{name} must be in {'(' if open_low else '['}0, 1], got {describe(value)}.")
     return number
 
 
@@ -176,7 +181,7 @@ def as_finite(value: Any, name: str) -> float:
     """A finite real number (a reward): NaN or infinity would poison every value learned from it."""
     number = as_real(value, name)
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+        raise ValueError(f"{name} must be a finite number, got {describe(value)}.")
     return number
 
 
@@ -189,7 +194,7 @@ def as_fraction(value: Any, name: str) -> float:
     """
     number = as_real(value, name)
     if not 0 <= number < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+        raise ValueError(f"{name} must be in [0, 1), got {describe(value)}.")
     return number
 
 
@@ -271,9 +276,18 @@ def _kind(dtype: Any) -> str:
 def describe(value: Any) -> str:
     """A short description of a value for an error message: its repr, or its type and shape."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
+        if tuple(value.shape) == () and hasattr(value, "item"):
+            try:
+                return f"{value.item()!r} ({type(value).__name__} of dtype {value.dtype})"
+            except Exception:  # a tensor on the meta device has no value
+                pass
         return f"a {type(value).__name__} of dtype {value.dtype} and shape {tuple(value.shape)}"
-    text = repr(value)
-    return text if len(text) <= 60 else f"a {type(value).__name__}"
+    try:
+        text = repr(value)
+    except Exception:  # an object whose repr fails must not hide the real error
+        text = ""
+    plain = 0 < len(text) <= 60 and " at 0x" not in text  # no memory addresses: they differ run to run
+    return text if plain else f"a {type(value).__name__}"
 
 
 def promote(*values: Any) -> tuple:
@@ -302,7 +316,10 @@ def as_float_tensor(value: Any, name: str, *, allow_nan: bool = True):
         if value is None or isinstance(value, str):
             raise TypeError(f"{name} must be a numeric tensor, got {describe(value)}.")
         try:
-            value = torch.as_tensor(np.asarray(value))
+            array = np.asarray(value)
+            value = torch.as_tensor(
+                array if array.flags.c_contiguous else array.copy()
+            )  # torch refuses negative strides
         except Exception as exc:
             reason = str(exc).split("\n")[0][:120]
             raise TypeError(

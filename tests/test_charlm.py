@@ -235,7 +235,7 @@ def test_training_refuses_bad_ids_and_logging_alike(tree):
         kwargs = {"steps": 2, "batch_size": 2, "seq_len": 5, "progress": False, **kwargs}
         with pytest.raises(error, match=message):
             tree.train_char_lm(model, **kwargs)
-    with pytest.raises(ValueError, match=r"^steps must be a positive integer, got 2\.5\.$"):
+    with pytest.raises(TypeError, match=r"^steps must be an integer, got 2\.5\.$"):
         tree.train_char_lm(model, text, steps=2.5, batch_size=2, seq_len=5, progress=False)
 
 

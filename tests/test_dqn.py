@@ -191,7 +191,7 @@ def test_torch_agent_lives_on_its_device():
     assert all(p.device.type == agent.device.type for p in agent.q.parameters())
     assert all(not p.requires_grad for p in agent.target.parameters())
     agent.update(random_batch(0))  # NumPy batches go to the device and back without complaint
-    with pytest.raises(ValueError, match="device must be None or 'cpu'"):
+    with pytest.raises(ValueError, match=r"^device 'cuda' is not available to the NumPy tree, which runs on the CPU"):
         np_dqn.DQNAgent(4, 2, np.random.default_rng(0), SMALL, device="cuda")
 
 
@@ -279,6 +279,81 @@ BAD_CALLS = {
         TypeError,
         "^config must be a DQNConfig",
     ),
+    "config_hidden_iterator": (  # an iterator would be used up by the check, leaving no hidden layers
+        lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), replace(SMALL, hidden=iter([8]))),
+        TypeError,
+        r"^config.hidden must be a tuple or list of layer widths such as \(256, 256\), got a list_iterator",
+    ),
+    "config_hidden_set": (
+        lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), replace(SMALL, hidden={8})),
+        TypeError,
+        r"^config.hidden must be a tuple or list of layer widths such as \(256, 256\), got \{8\}\.$",
+    ),
+    "network_hidden_dict": (
+        lambda m, a: m.q_network(4, 2, {8: 8}, np.random.default_rng(0)),
+        TypeError,
+        r"^hidden must be a tuple or list of layer widths",
+    ),
+    "greedy_beyond_float32": (
+        lambda m, a: a.greedy(np.full(4, 1e308)),
+        ValueError,
+        r"^obs must hold numbers that fit in float32 \(at most 3\.403e\+38 in size\), got larger ones at 4 position",
+    ),
+    "act_beyond_float32": (
+        lambda m, a: a.act(np.full(4, 1e308), 0.1),
+        ValueError,
+        r"^obs must hold numbers that fit in float32 \(at most 3\.403e\+38 in size\), got larger ones at 4 position",
+    ),
+    "greedy_nan_values": (  # float32 holds 3e38, but the network overflows on it
+        lambda m, a: a.greedy(np.full(4, 3e38)),
+        ValueError,
+        r"^obs gives NaN Q-values \(the network overflowed on it\); no action would count as the highest\.$",
+    ),
+    "act_nan_values": (
+        lambda m, a: a.act(np.full(4, 3e38), 0.1),
+        ValueError,
+        r"^obs gives NaN Q-values \(the network overflowed on it\); no action would count as the highest\.$",
+    ),
+    "update_empty": (
+        lambda m, a: a.update(rl.Batch(*(x[:0] for x in random_batch(0)))),
+        ValueError,
+        r"^batch.obs is empty \(shape \(0, 4\)\); a loss needs at least one value to average\.$",
+    ),
+    "update_inf": (
+        lambda m, a: a.update(random_batch(0)._replace(next_obs=np.full((32, 4), np.inf))),
+        ValueError,
+        r"^batch.next_obs must hold finite numbers, got NaN or infinity at 128 position\(s\)\.$",
+    ),
+    "update_beyond_float32": (
+        lambda m, a: a.update(random_batch(0)._replace(rewards=np.full(32, 1e300))),
+        ValueError,
+        r"^batch.rewards must hold numbers that fit in float32 .*, got larger ones at 32 position\(s\)\.$",
+    ),
+    "huge_kind": (
+        lambda m, a: m.q_loss_forward(np.zeros((1, 2)), [0], [0.0], kind="x" * 10**5),
+        ValueError,
+        r"^kind must be one of \('huber', 'mse'\), got a str\.$",
+    ),
+    "huge_loss": (
+        lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), replace(SMALL, loss="x" * 10**5)),
+        ValueError,
+        r"^config.loss must be one of \('huber', 'mse'\), got a str\.$",
+    ),
+    "huge_hidden": (
+        lambda m, a: m.q_network(4, 2, "8" * 10**5, np.random.default_rng(0)),
+        TypeError,
+        r"^hidden must be a tuple or list of layer widths such as \(256, 256\), got a str\.$",
+    ),
+    "huge_device": (
+        lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), SMALL, device=["cpu"] * 10**5),
+        TypeError,
+        r"^device must be None, a name such as 'cpu' or 'cuda', or a torch.device, got a list\.$",
+    ),
+    "huge_device_name": (
+        lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), SMALL, device="x" * 10**5),
+        ValueError,
+        r"^device must name a device such as 'cpu', 'cuda' or 'mps', got a str\.$",
+    ),
     "config_lr": (
         lambda m, a: m.DQNAgent(4, 2, np.random.default_rng(0), replace(SMALL, lr=0.0)),
         ValueError,
@@ -287,6 +362,7 @@ BAD_CALLS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:.* encountered in matmul:RuntimeWarning")  # NumPy's own, before the error
 @pytest.mark.parametrize("case", BAD_CALLS)
 def test_both_trees_refuse_bad_input_with_the_same_sentence(case):
     call, error, pattern = BAD_CALLS[case]
@@ -306,3 +382,47 @@ def test_torch_agent_refuses_a_device_it_cannot_use():
         torch_dqn.DQNAgent(4, 2, rng, SMALL, device="gpu0")
     with pytest.raises(ValueError, match="is not available on this machine"):
         torch_dqn.DQNAgent(4, 2, rng, SMALL, device=f"cuda:{torch.cuda.device_count()}")
+
+
+def test_numpy_agent_takes_every_name_of_the_cpu():
+    rng = np.random.default_rng
+    reference = np_dqn.DQNAgent(4, 2, rng(0), SMALL).state_dict()
+    for device in ("cpu", "cpu:0", torch.device("cpu"), torch.device("cpu", 0)):
+        agent = np_dqn.DQNAgent(4, 2, rng(0), SMALL, device=device)
+        for name, value in agent.state_dict().items():
+            np.testing.assert_array_equal(value, reference[name])
+    for device in ("cuda", torch.device("cuda"), "cpu:1", "mps"):
+        with pytest.raises(ValueError, match=r"^device '[a-z]+(:1)?' is not available to the NumPy tree"):
+            np_dqn.DQNAgent(4, 2, rng(0), SMALL, device=device)
+    for device in ("CPU", "cpu:01", "gpu"):  # names torch.device refuses too
+        with pytest.raises(ValueError, match=r"^device must name a device such as 'cpu', 'cuda' or 'mps', got '"):
+            np_dqn.DQNAgent(4, 2, rng(0), SMALL, device=device)
+
+
+@pytest.mark.parametrize("tree", [np_dqn, torch_dqn])
+def test_a_list_of_hidden_widths_builds_the_same_network(tree):
+    rng = np.random.default_rng
+    as_list = tree.DQNAgent(4, 2, rng(0), replace(SMALL, hidden=[16, 16]), "cpu")
+    as_tuple = tree.DQNAgent(4, 2, rng(0), SMALL, "cpu")
+    assert as_list.config.hidden == (16, 16)
+    for (name, value), other in zip(as_list.state_dict().items(), as_tuple.state_dict().values(), strict=True):
+        np.testing.assert_array_equal(np.asarray(value), np.asarray(other), err_msg=name)
+
+
+def test_both_trees_take_arrays_with_negative_strides():
+    """Reversed views are valid arrays; torch.as_tensor refuses their strides unless they are copied."""
+    np_agent, torch_agent = twin_agents()
+    batch = random_batch(0)
+    reversed_batch = rl.Batch(*(x[::-1] for x in batch))
+    flipped = rl.Batch(*(np.ascontiguousarray(x[::-1]) for x in batch))
+    for agent, twin in ((np_agent, twin_agents()[0]), (torch_agent, twin_agents()[1])):
+        assert agent.update(reversed_batch) == twin.update(flipped)
+        obs = np.random.default_rng(1).normal(size=4).astype(np.float32)
+        np.testing.assert_allclose(agent.q_values(obs[::-1]), twin.q_values(obs[::-1].copy()), rtol=1e-6)
+    state = {k: np.asarray(v)[::-1] for k, v in torch_agent.state_dict().items()}
+    torch_agent.load_state_dict(state)
+    for name, value in torch_agent.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), state[name])
+    actions = np.array([1, 0, 1])[::-1]
+    loss, _ = torch_dqn.q_loss_forward(torch.zeros(3, 2), actions, torch.ones(3))
+    assert loss.item() == 0.5

@@ -378,3 +378,97 @@ def test_replay_buffer_and_train_dqn_refuse_bad_input():
         rl.train_dqn("agent", gym.make("CartPole-v1"), 10, progress=False)
     with pytest.raises(TypeError, match="^total_steps must be an integer"):
         rl.train_dqn(PushRight(), gym.make("CartPole-v1"), 10.5, progress=False)
+
+
+def test_train_dqn_needs_the_agents_discrete_actions_and_an_eval_env_to_evaluate():
+    from dlcourse.numpy.dqn import DQNAgent
+
+    config = replace(rl.DQNConfig(), hidden=(8,), learning_starts=10**6)
+    three = DQNAgent(4, 3, np.random.default_rng(0), config)
+    with pytest.raises(ValueError, match=r"^env must have 3 actions, as the agent has \(n_actions\), got 2\.$"):
+        rl.train_dqn(three, rl.make_env("CartPole-v1"), 16, progress=False)
+    two = DQNAgent(4, 2, np.random.default_rng(0), config)
+    with pytest.raises(ValueError, match=r"^eval_env must have 2 actions, as the agent has \(n_actions\), got 3\.$"):
+        rl.train_dqn(two, gym.make("CartPole-v1"), 16, eval_env=SpacesOf(4, 3), eval_every=8, progress=False)
+    with pytest.raises(ValueError, match=r"^eval_env must have states of shape \(4,\), as env has, got \(3,\)\.$"):
+        rl.train_dqn(two, gym.make("CartPole-v1"), 16, eval_env=SpacesOf(3, 2), eval_every=8, progress=False)
+    pendulum = DQNAgent(3, 2, np.random.default_rng(0), config)  # continuous actions: no Q-value per action
+    with pytest.raises(TypeError, match=r"^env must have discrete actions 0, 1, \.\.\., \(a Discrete action space\)"):
+        rl.train_dqn(pendulum, rl.make_env("Pendulum-v1"), 16, progress=False)
+    with pytest.raises(ValueError, match="^eval_every=4 asks for evaluations, which need an eval_env"):
+        rl.train_dqn(two, gym.make("CartPole-v1"), 16, eval_every=4, progress=False)
+    assert rl.train_dqn(two, gym.make("CartPole-v1"), 16, progress=False).env_steps == 16
+
+
+class SpacesOf(gym.Env):
+    """An environment that only has spaces: (D,) states and A actions (train_dqn checks them first)."""
+
+    def __init__(self, obs_dim: int, n_actions: int) -> None:
+        self.observation_space = gym.spaces.Box(-1, 1, (obs_dim,))
+        self.action_space = gym.spaces.Discrete(n_actions)
+
+    def step(self, action):
+        raise AssertionError("never stepped")
+
+    def reset(self, *, seed=None, options=None):
+        raise AssertionError("never reset")
+
+
+def test_run_episode_checks_every_action_of_the_policy():
+    lake = frozen_lake()
+    with pytest.raises(ValueError, match=r"^the policy's action must be in \[0, 4\), got 7\.$"):
+        rl.run_episode(lake, lambda s: 7)
+    with pytest.raises(ValueError, match=r"^the policy's action must be a non-negative integer, got -1\.$"):
+        rl.evaluate(lake, lambda s: -1, 2, seed=0)
+    with pytest.raises(TypeError, match=r"^the policy's action must be an integer, got 1\.0\.$"):
+        rl.run_episode(gym.make("CartPole-v1"), lambda s: 1.0)
+    import torch
+
+    right = rl.run_episode(lake, lambda s: 2, seed=0)
+    as_tensor = rl.run_episode(lake, lambda s: torch.tensor(2), seed=0)  # a Python int goes to env.step
+    as_numpy = rl.run_episode(lake, lambda s: np.int64(2), seed=0)
+    assert right.states == as_tensor.states == as_numpy.states and right.length == as_tensor.length
+
+
+def test_evaluate_names_seed_and_episodes_when_the_last_seed_is_too_large():
+    lake = frozen_lake()
+    pattern = (
+        r"^seed must be at most .* since episode i is reset with seed \+ i, got seed=2147483647 with episodes=2\.$"
+    )
+    with pytest.raises(ValueError, match=pattern):
+        rl.evaluate(lake, lambda s: 0, 2, 2**31 - 1)
+    assert rl.evaluate(lake, lambda s: 0, 2, 2**31 - 2).shape == (2,)  # the last seed is 2**31 - 1
+    with pytest.raises(ValueError, match=r"^eval_episodes must be an integer <= 2147473648"):
+        rl.train_dqn(PushRight(), gym.make("CartPole-v1"), 10, eval_episodes=2**31 - 1, progress=False)
+
+
+def test_read_only_q_tables_are_refused():
+    q = np.zeros((16, 4))
+    q.setflags(write=False)
+    pattern = r"^q must be a writeable array \(the table is updated in place\), got a read-only one\.$"
+    with pytest.raises(ValueError, match=pattern):
+        rl.q_learning_update(q, 0, 1, 1.0, 4, False, 0.5, 0.9)
+    with pytest.raises(ValueError, match=pattern):
+        rl.q_learning(frozen_lake(), 1, q=q)
+
+
+def test_replay_buffer_refuses_states_and_rewards_beyond_float32():
+    buffer = rl.ReplayBuffer(4, 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^obs must hold numbers that fit in float32 \(at most 3\.403e\+38 in size\)"):
+        buffer.add(np.full(2, 1e308), 0, 1.0, np.zeros(2), False)
+    with pytest.raises(ValueError, match=r"^next_obs must hold numbers that fit in float32 .* at 1 position\(s\)\.$"):
+        buffer.add(np.zeros(2), 0, 1.0, np.array([0.0, -1e39]), False)
+    with pytest.raises(
+        ValueError, match=r"^reward must fit in float32 \(at most 3\.403e\+38 in size\), got 1e\+308\.$"
+    ):
+        buffer.add(np.zeros(2), 0, 1e308, np.zeros(2), False)
+    assert len(buffer) == 0
+    buffer.add(np.full(2, 3e38), 0, -3e38, np.zeros(2), False)  # large, but float32 holds them
+    assert np.isfinite(buffer.obs[0]).all() and buffer.rewards[0] == np.float32(-3e38)
+
+
+def test_huge_arguments_give_short_messages():
+    with pytest.raises(ValueError, match=r"^name must be a registered gymnasium environment, .*, got a str\.$"):
+        rl.make_env("x" * 10**5)
+    with pytest.raises(TypeError, match=r"^name must be the id of a gymnasium environment, .*, got a list\.$"):
+        rl.make_env(["CartPole-v1"] * 10**5)

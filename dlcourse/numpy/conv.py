@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from dlcourse.checks import (
     as_pair,
+    check_cache,
     check_conv,
     check_flatten,
     check_input,
@@ -156,10 +157,12 @@ def conv2d_forward(
     if check:
         x, weight, bias = check_conv(x, weight, bias, as_float_array)
         stride, padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
-        check_allocation((*x.shape[:2], x.shape[2] + 2 * padding, x.shape[3] + 2 * padding), "the padded input")
     n_batch, channels, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
+    check_allocation(
+        (n_batch, oh * ow, x.shape[1] * kh * kw), "the im2col matrix"
+    )  # even with check=False: a cheap product
     fields = sliding_window_view(_pad(x, padding), (kh, kw), axis=(2, 3))[
         :, :, ::stride, ::stride
     ]  # (N, C, OH, OW, KH, KW) view
@@ -301,7 +304,7 @@ class Conv2d(Module):
         return out  # (N, F, OH, OW)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        dx, dweight, dbias = conv2d_backward(dout, self.cache, self.input_grad)
+        dx, dweight, dbias = conv2d_backward(dout, check_cache(self.cache, self), self.input_grad)
         self.weight.accumulate(dweight)
         self.bias.accumulate(dbias)
         return dx
@@ -328,7 +331,7 @@ class _Pool2d(Module):
         return out  # (N, C, OH, OW)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self.pool_backward(dout, self.cache)
+        return self.pool_backward(dout, check_cache(self.cache, self))
 
 
 class MaxPool2d(_Pool2d):
@@ -367,7 +370,8 @@ class Flatten(Module):
         return x.reshape(len(x), int(np.prod(x.shape[1:])))  # (N, C*H*W), also for an empty batch
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dout = check_grad(dout, "dout", (self.shape[0], int(np.prod(self.shape[1:]))), as_float_array)
+        shape = check_cache(self.shape, self)
+        dout = check_grad(dout, "dout", (shape[0], int(np.prod(shape[1:]))), as_float_array)
         return dout.reshape(self.shape)  # (N, C, H, W)
 
 

@@ -19,7 +19,10 @@ Mirrored by :mod:`dlcourse.torch.dqn`.
 from __future__ import annotations
 
 import copy
+import re
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,12 +33,13 @@ from dlcourse.rl import Batch, DQNConfig, epsilon_greedy
 from dlcourse.rl_checks import (
     check_batch,
     check_config,
+    check_greedy_values,
     check_q_loss,
     check_q_network,
     check_state,
     check_td_target,
 )
-from dlcourse.validation import as_count, as_float_array, as_real, check_rng
+from dlcourse.validation import as_count, as_float_array, as_real, check_rng, describe
 
 __all__ = ["DQNAgent", "q_loss_backward", "q_loss_forward", "q_network", "td_target"]
 
@@ -164,7 +168,8 @@ class DQNAgent:
         rng: draws the weights, then the exploration.
         config: the hyperparameters (:class:`dlcourse.rl.DQNConfig`); its defaults if None.
         device: where the networks live; the NumPy tree runs on the CPU only, so it accepts
-            None or ``"cpu"`` (the argument exists so that both trees take the same ones).
+            None or the CPU, named as the torch tree names it (``"cpu"``, ``"cpu:0"``,
+            ``torch.device("cpu")``); the argument exists so that both trees take the same ones.
     """
 
     def __init__(
@@ -175,10 +180,8 @@ class DQNAgent:
         config: DQNConfig | None = None,
         device: str | None = None,
     ) -> None:
-        if device is not None and not isinstance(device, str):
-            raise TypeError(f"device must be None or 'cpu' for the NumPy tree, got {device!r}.")
-        if device not in (None, "cpu"):
-            raise ValueError(f"device must be None or 'cpu' for the NumPy tree, got {device!r}.")
+        if device is not None:
+            _check_cpu(device)
         self.config = check_config(config)  # DQNConfig() for None
         self.obs_dim, self.n_actions = as_count(obs_dim, "obs_dim"), as_count(n_actions, "n_actions")
         self.rng = check_rng(rng)
@@ -193,11 +196,12 @@ class DQNAgent:
 
     def greedy(self, obs: np.ndarray) -> int:
         """The action with the highest value in state ``obs`` (D,)."""
-        return int(np.argmax(self.q_values(as_obs(obs, self.obs_dim, single=True))))
+        return int(np.argmax(check_greedy_values(self.q_values(as_obs(obs, self.obs_dim, single=True)))))
 
     def act(self, obs: np.ndarray, epsilon: float) -> int:
         """An epsilon-greedy action in state ``obs`` (D,), drawn with the agent's generator."""
-        return epsilon_greedy(self.q_values(as_obs(obs, self.obs_dim, single=True)), epsilon, self.rng)
+        q_values = check_greedy_values(self.q_values(as_obs(obs, self.obs_dim, single=True)))
+        return epsilon_greedy(q_values, epsilon, self.rng)
 
     def update(self, batch: Batch) -> float:
         """One gradient step on a minibatch of transitions; returns the loss before the step."""
@@ -227,3 +231,30 @@ class DQNAgent:
         shapes = {name: p.shape for name, p in self.q.named_parameters()}
         self.q.load_state_dict(check_state(state, shapes, as_float_array))
         self.sync_target()
+
+
+# The device types torch.device knows, so that both trees refuse the same names.
+_DEVICE_TYPES = (
+    "cpu|cuda|ipu|xpu|mkldnn|opengl|opencl|ideep|hip|ve|fpga|maia|xla|lazy|vulkan|mps|meta|hpu|mtia|privateuseone"
+)
+
+
+def _check_cpu(device: Any) -> None:
+    """The CPU, however the torch tree would name it: ``"cpu"``, ``"cpu:0"`` or a ``torch.device`` of
+    type cpu (recognised without importing torch: a user who holds one has imported it)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(device, torch.device):
+        kind, index = device.type, device.index
+    elif isinstance(device, str):
+        match = re.fullmatch(rf"({_DEVICE_TYPES})(?::(0|[1-9][0-9]*))?", device)
+        if match is None:
+            raise ValueError(f"device must name a device such as 'cpu', 'cuda' or 'mps', got {describe(device)}.")
+        kind, index = match[1], None if match[2] is None else int(match[2])
+    else:
+        raise TypeError(
+            f"device must be None, a name such as 'cpu' or 'cuda', or a torch.device, got {describe(device)}."
+        )
+    if kind != "cpu" or (index or 0) != 0:
+        raise ValueError(
+            f"device {describe(str(device))} is not available to the NumPy tree, which runs on the CPU only."
+        )

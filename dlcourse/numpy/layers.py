@@ -18,10 +18,10 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from dlcourse.checks import check_input, check_linear
+from dlcourse.checks import check_cache, check_input, check_linear
 from dlcourse.numpy import activations
 from dlcourse.numpy import init as initialisers
-from dlcourse.validation import as_flag, as_float_array, as_fraction, check_grad, check_rng, check_shape
+from dlcourse.validation import as_flag, as_float_array, as_fraction, check_grad, check_rng, check_shape, describe
 
 __all__ = [
     "Dropout",
@@ -91,11 +91,14 @@ class Parameter:
     """
 
     def __init__(self, data: np.ndarray) -> None:
-        self.data = as_float_array(data, "data")
+        data = as_float_array(data, "data")
+        self.data = data if data.flags.writeable else data.copy()  # the optimisers update it in place
         self.grad: np.ndarray | None = None
 
     def accumulate(self, grad: np.ndarray) -> None:
-        """Add ``grad`` (same shape as ``data``) to the stored gradient."""
+        """Add ``grad`` (same shape as ``data``) to the stored gradient; the first one is stored as it
+        is, not copied (the layers hand over arrays they made for it)."""
+        grad = check_grad(grad, "grad", self.data.shape, as_float_array)
         if self.grad is None:
             self.grad = grad
         else:
@@ -144,7 +147,7 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active)."""
-        self.training = mode
+        self.training = as_flag(mode, "mode")
         return self
 
     def eval(self) -> Module:
@@ -161,7 +164,7 @@ class Module:
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict of arrays by parameter name, got {type(state).__name__}.")
         if set(state) != set(own):
-            raise ValueError(f"state has keys {sorted(state)}, expected {sorted(own)}.")
+            raise ValueError(f"state has keys {describe(sorted(map(str, state)))}, expected {sorted(own)}.")
         for name, p in own.items():
             value = as_float_array(state[name], name)
             check_shape(value, name, p.shape)
@@ -181,7 +184,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, rng: np.random.Generator, init: str = "he") -> None:
         draw = {"he": initialisers.he_normal, "xavier": initialisers.xavier_uniform, "zeros": initialisers.zeros}
         if not isinstance(init, str) or init not in draw:
-            raise ValueError(f"init must be one of {sorted(draw)}, got {init!r}.")
+            raise ValueError(f"init must be one of {sorted(draw)}, got {describe(init)}.")
         self.weight = Parameter(draw[init](in_features, out_features, rng))  # (D_in, D_out)
         self.bias = Parameter(np.zeros(out_features, dtype=np.float32))  # (D_out,)
         self.cache: tuple | None = None
@@ -192,7 +195,7 @@ class Linear(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        dx, dweight, dbias = linear_backward(dout, self.cache, self.input_grad)
+        dx, dweight, dbias = linear_backward(dout, check_cache(self.cache, self), self.input_grad)
         self.weight.accumulate(dweight)
         self.bias.accumulate(dbias)
         return dx
@@ -213,7 +216,7 @@ class _Activation(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._backward(dout, self.cache)
+        return self._backward(dout, check_cache(self.cache, self))
 
 
 class ReLU(_Activation):
@@ -275,6 +278,11 @@ class Sequential(Module):
                 raise TypeError(
                     f"layer {i} must be a Module (a layer such as Linear or ReLU), got {type(layer).__name__}."
                 )
+            first = next(j for j, other in enumerate(self.layers) if other is layer)
+            if first != i:  # its one cache would hold the second call's input, and the gradients would be wrong
+                raise ValueError(
+                    f"layer {i} is layer {first} again; a NumPy layer keeps one cache, so use a second layer."
+                )
         if self.layers:
             self.layers[0].input_grad = False
 
@@ -295,7 +303,7 @@ class Sequential(Module):
                 yield f"{i}.{name}", p
 
     def train(self, mode: bool = True) -> Sequential:
-        self.training = mode
+        self.training = as_flag(mode, "mode")
         for layer in self.layers:
             layer.train(mode)
         return self

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlcourse.checks import check_cell, check_input, check_lstm_state
+from dlcourse.checks import check_cache, check_cell, check_input, check_lstm_state
 from dlcourse.numpy.activations import sigmoid
 from dlcourse.numpy.rnn import Recurrent
 from dlcourse.validation import as_float_array, check_grad
@@ -293,6 +293,6 @@ class LSTM(Recurrent):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout (T, N, H) -> dx (T, N, D); accumulates the parameter gradients."""
-        dx, _, _, *grads = lstm_backward(dout, self.cache)
+        dx, _, _, *grads = lstm_backward(dout, check_cache(self.cache, self))
         self._accumulate(tuple(grads))
         return dx

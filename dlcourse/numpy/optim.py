@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlcourse.numpy.layers import Parameter
-from dlcourse.validation import as_fraction, as_real, check_parameter_list, check_positive
+from dlcourse.validation import as_fraction, as_real, check_parameter_list, check_positive, describe
 
 __all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
@@ -36,9 +36,14 @@ class Optimizer:
 
     def __init__(self, params: Sequence[Parameter], lr: float, weight_decay: float = 0.0) -> None:
         self.params = check_parameter_list(params)
+        for i, p in enumerate(self.params):
+            if not isinstance(p.data, np.ndarray):
+                raise TypeError(
+                    f"params[{i}] must be a NumPy-tree Parameter, got a {type(p).__name__} of the other tree."
+                )
         self.lr, self.weight_decay = check_positive(lr, "lr"), as_real(weight_decay, "weight_decay")
         if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
+            raise ValueError(f"weight_decay must be >= 0, got {describe(weight_decay)}.")
 
     def zero_grad(self) -> None:
         """Forget every gradient (set it to None), as ``torch.optim`` does."""
@@ -115,7 +120,7 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr, weight_decay)
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {betas!r}.")
+            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {describe(betas)}.")
         self.betas = (as_fraction(betas[0], "betas[0]"), as_fraction(betas[1], "betas[1]"))
         self.eps, self.t = check_positive(eps, "eps"), 0
         self.m = [np.zeros_like(p.data) for p in self.params]

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from dlcourse.checks import check_cell, check_input
+from dlcourse.checks import check_cache, check_cell, check_input
 from dlcourse.numpy import init as initialisers
 from dlcourse.numpy.layers import Module, Parameter
 from dlcourse.validation import as_count, as_float_array, check_grad, check_rng
@@ -227,6 +227,6 @@ class RNN(Recurrent):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout (T, N, H) -> dx (T, N, D); accumulates the parameter gradients."""
-        dx, _, *grads = rnn_backward(dout, self.cache)
+        dx, _, *grads = rnn_backward(dout, check_cache(self.cache, self))
         self._accumulate(tuple(grads))
         return dx

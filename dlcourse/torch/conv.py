@@ -129,10 +129,12 @@ def conv2d_forward(
     if check:
         x, weight, bias = check_conv(x, weight, bias, as_float_tensor)
         stride, padding = as_count(stride, "stride"), as_count(padding, "padding", minimum=0)
-        check_allocation((*x.shape[:2], x.shape[2] + 2 * padding, x.shape[3] + 2 * padding), "the padded input")
     n_batch, _, h, w = x.shape
     n_filters, _, kh, kw = weight.shape
     oh, ow = conv2d_output_size(h, kh, stride, padding), conv2d_output_size(w, kw, stride, padding)
+    check_allocation(
+        (n_batch, oh * ow, x.shape[1] * kh * kw), "the im2col matrix"
+    )  # even with check=False: a cheap product
     cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # (N, C*KH*KW, OH*OW)
     out = weight.reshape(n_filters, -1) @ cols + bias[:, None]  # (N, F, OH*OW)
     return out.reshape(n_batch, n_filters, oh, ow), (x.shape, cols, weight, stride, padding)
@@ -244,6 +246,8 @@ class Conv2d(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_input(x, (None, self.weight.shape[1], None, None), self.weight.dtype, as_float_tensor)
+        pad = 2 * self.padding
+        check_allocation((len(x), self.weight.shape[0], x.shape[2] + pad, x.shape[3] + pad), "the output")
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)  # (N, F, OH, OW)
 
 

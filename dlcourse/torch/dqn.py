@@ -22,6 +22,7 @@ from dlcourse.rl import Batch, DQNConfig, epsilon_greedy
 from dlcourse.rl_checks import (
     check_batch,
     check_config,
+    check_greedy_values,
     check_q_loss,
     check_q_network,
     check_state,
@@ -29,7 +30,7 @@ from dlcourse.rl_checks import (
 )
 from dlcourse.torch import layers as L
 from dlcourse.torch.optim import clip_grad_norm
-from dlcourse.validation import as_count, as_float_tensor, as_real, check_rng
+from dlcourse.validation import as_count, as_float_tensor, as_real, check_rng, describe
 
 __all__ = ["DQNAgent", "q_loss_backward", "q_loss_forward", "q_network", "td_target"]
 
@@ -80,7 +81,7 @@ def q_loss_forward(
     """
     if check:
         q_values, actions, targets = check_q_loss(q_values, actions, targets, kind, as_float_tensor, numpy=False)
-        actions, targets = torch.as_tensor(actions, device=q_values.device), targets.to(q_values.device)
+        actions, targets = _as_tensor(actions, device=q_values.device), targets.to(q_values.device)
     actions = actions.long()
     diff = q_values.gather(1, actions[:, None]).squeeze(1) - targets.detach()  # (N,)
     if kind == "huber":
@@ -129,7 +130,7 @@ class DQNAgent:
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=self.config.lr)
 
     def _tensor(self, array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
+        return _as_tensor(array, dtype=dtype, device=self.device)
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
@@ -140,11 +141,12 @@ class DQNAgent:
 
     def greedy(self, obs: np.ndarray) -> int:
         """The action with the highest value in state ``obs`` (D,)."""
-        return int(np.argmax(self.q_values(as_obs(obs, self.obs_dim, single=True))))
+        return int(np.argmax(check_greedy_values(self.q_values(as_obs(obs, self.obs_dim, single=True)))))
 
     def act(self, obs: np.ndarray, epsilon: float) -> int:
         """An epsilon-greedy action in state ``obs`` (D,), drawn with the agent's generator."""
-        return epsilon_greedy(self.q_values(as_obs(obs, self.obs_dim, single=True)), epsilon, self.rng)
+        q_values = check_greedy_values(self.q_values(as_obs(obs, self.obs_dim, single=True)))
+        return epsilon_greedy(q_values, epsilon, self.rng)
 
     def update(self, batch: Batch) -> float:
         """One gradient step on a minibatch of transitions; returns the loss before the step."""
@@ -183,13 +185,23 @@ class DQNAgent:
 def _check_device(device: Any) -> torch.device:
     """A device this machine has: a name such as ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``, or a torch.device."""
     if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be None, a name such as 'cpu' or 'cuda', or a torch.device, got {device!r}.")
+        raise TypeError(
+            f"device must be None, a name such as 'cpu' or 'cuda', or a torch.device, got {describe(device)}."
+        )
     try:
         device = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"device must name a device such as 'cpu', 'cuda' or 'mps', got {device!r}.") from None
+        raise ValueError(f"device must name a device such as 'cpu', 'cuda' or 'mps', got {describe(device)}.") from None
     mps = getattr(torch.backends, "mps", None)
     count = {"cpu": 1, "cuda": torch.cuda.device_count(), "mps": int(bool(mps) and mps.is_available())}
     if (device.index or 0) >= count.get(device.type, 0):
-        raise ValueError(f"device {str(device)!r} is not available on this machine.")
+        raise ValueError(f"device {describe(str(device))} is not available on this machine.")
     return device
+
+
+def _as_tensor(value: Any, **kwargs: Any) -> torch.Tensor:
+    """``torch.as_tensor`` of a tensor or an array, copying arrays that torch cannot share (negative strides)."""
+    if not isinstance(value, torch.Tensor):
+        value = np.asarray(value)
+        value = value if value.flags.c_contiguous else value.copy()  # not ascontiguousarray: it makes 0-d 1-d
+    return torch.as_tensor(value, **kwargs)

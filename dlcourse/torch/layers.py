@@ -14,7 +14,7 @@ import torch
 from dlcourse.checks import check_input, check_linear
 from dlcourse.torch import activations
 from dlcourse.torch import init as initialisers
-from dlcourse.validation import as_flag, as_float_tensor, as_fraction, check_grad, check_rng
+from dlcourse.validation import as_flag, as_float_tensor, as_fraction, check_grad, check_rng, describe
 
 __all__ = [
     "Dropout",
@@ -76,7 +76,7 @@ class Linear(torch.nn.Module):
         super().__init__()
         draw = {"he": initialisers.he_normal, "xavier": initialisers.xavier_uniform, "zeros": initialisers.zeros}
         if not isinstance(init, str) or init not in draw:
-            raise ValueError(f"init must be one of {sorted(draw)}, got {init!r}.")
+            raise ValueError(f"init must be one of {sorted(draw)}, got {describe(init)}.")
         self.weight = torch.nn.Parameter(draw[init](in_features, out_features, rng))  # (D_in, D_out)
         self.bias = torch.nn.Parameter(torch.zeros(out_features))  # (D_out,)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from dlcourse.validation import as_fraction, as_real, check_parameter_list, check_positive
+from dlcourse.validation import as_fraction, as_real, check_parameter_list, check_positive, describe
 
 __all__ = ["SGD", "Adam", "Momentum", "Optimizer", "clip_grad_norm"]
 
@@ -21,9 +21,12 @@ class Optimizer:
 
     def __init__(self, params: Sequence[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> None:
         self.params = check_parameter_list(params)
+        for i, p in enumerate(self.params):
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"params[{i}] must be a torch tensor (a torch.nn.Parameter), got a {type(p).__name__}.")
         self.lr, self.weight_decay = check_positive(lr, "lr"), as_real(weight_decay, "weight_decay")
         if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}.")
+            raise ValueError(f"weight_decay must be >= 0, got {describe(weight_decay)}.")
 
     def zero_grad(self) -> None:
         """Forget every gradient (set it to None), as ``torch.optim`` does."""
@@ -80,7 +83,7 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr, weight_decay)
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {betas!r}.")
+            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {describe(betas)}.")
         self.betas = (as_fraction(betas[0], "betas[0]"), as_fraction(betas[1], "betas[1]"))
         self.eps, self.t = check_positive(eps, "eps"), 0
         self.m = [torch.zeros_like(p) for p in self.params]
