@@ -48,10 +48,14 @@ def test_wrong_answers_to_value_exercises():
     feedback = ch01.check_deep_models({"LSTM", "decision tree"})
     assert (
         not feedback.passed
-        and "decision tree" in feedback.message
+        and "1 of your entries does not belong" in feedback.message
         and "3 right entries are missing" in feedback.message
     )
     assert "convolutional" not in str(feedback)  # the feedback never gives the answer away
+    assert "decision tree" not in feedback.message  # nor which entries are wrong: submitting every name would
+    everything = ch01.check_deep_models(set(ch01.MODELS))
+    assert not everything.passed and not any(name.lower() in everything.message.lower() for name in ch01.MODELS)
+    assert "set of one" in ch01.check_deep_models("LSTM").message
 
 
 @given(weight=garbage, bias=garbage)
@@ -75,7 +79,7 @@ def test_check_value_never_reveals_the_answer():
     assert "1 of 3 entries are not right" in feedback.message and "4" not in feedback.message
     feedback = check_value("q", 40, 42, hint="think", mistakes=[(40, "off by two")])
     assert feedback.hint == "off by two"
-    assert check_value("q", None, 42, hint="think").message.startswith("your function returned None")
+    assert check_value("q", None, 42, hint="think").message.startswith("Your function returned None")
 
 
 def test_a_mistake_that_cannot_apply_does_not_sink_the_feedback():

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+from dlcourse.exercises.core import Case, Feedback, Mistake, check_function, run_answer
 from dlcourse.numpy import activations
 from dlcourse.numpy import layers as L
 
@@ -140,13 +139,11 @@ _BACKWARD_HINT = (
 def _backward_shape_problem(answer: Any, case: Case) -> Feedback | None:
     """A targeted message when one of the three gradients has the wrong shape (None when all fit)."""
     dout, x, weight = (np.array(a) for a in case.args)
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            got = answer(dout.copy(), x.copy(), weight.copy())
-            pieces = [np.asarray(v, dtype=float) for v in got]
-    except Exception:
-        return None  # check_function reports exceptions and malformed output
+    status, pieces, _ = run_answer(
+        lambda: [np.asarray(v, dtype=float) for v in answer(dout.copy(), x.copy(), weight.copy())]
+    )
+    if status != "ok":
+        return None  # check_function reports exceptions, time-outs and malformed output
     if len(pieces) != 3:
         return None
     names = ("dx", "dW", "db")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Any
 
 import numpy as np
 
-from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function
+from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function, run_answer
 
 # ---------------------------------------------------------------- 8.1 one RNN step
 
@@ -283,12 +282,9 @@ def _clip_problem(answer: Any, case: Case) -> Feedback | None:
     """A targeted message when the answer changes its input arrays or returns arrays of the wrong
     shapes (None when neither happens; ``check_function`` then reports values and errors)."""
     grads = copy.deepcopy(case.args[0])
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            got = answer(grads, case.args[1])
-    except Exception:
-        return None  # check_function reports the exception
+    status, got, _ = run_answer(lambda: answer(grads, case.args[1]))
+    if status != "ok":
+        return None  # check_function reports the exception or the time-out
     if _changed(grads, case.args[0]):
         return Feedback(
             "clip_by_norm",

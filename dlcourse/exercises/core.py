@@ -1,15 +1,124 @@
-"""The machinery shared by every checker: cases, known mistakes, feedback."""
+"""The machinery shared by every checker: cases, known mistakes, feedback.
+
+A checker never raises and never hangs: the learner's function runs under a time limit
+(:data:`TIME_LIMIT_S`), anything it raises, ``SystemExit`` included, becomes feedback (only
+``KeyboardInterrupt`` passes through), what it prints is captured, and the checker's own
+reference runs under its own ``np.errstate`` and warning filters, so a learner's global settings
+cannot fail a correct answer.
+
+The time limit interrupts the learner's code with a timer signal where there is one (Linux and
+macOS, in the main thread, which is where a notebook runs cells). Elsewhere (Windows, or a checker
+called from another thread) the function runs in a helper thread that is abandoned when the time
+is up: the checker still answers in time, but a loop that never ends keeps running in the
+background until the kernel is restarted.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import html
+import io
+import signal
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+TIME_LIMIT_S = 3.0  # seconds a learner's function may run on one case
+
+
+class _TimeUp(BaseException):
+    """Raised inside the learner's code when its time is up (a BaseException, so that the learner's
+    own ``except Exception`` cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield  # no timer signal here: _call_limited uses a helper thread instead
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _call_limited(fn: Callable[[], Any], seconds: float) -> tuple[str, Any, str]:
+    """Run ``fn()`` under the time limit, capturing what it prints.
+
+    Returns:
+        ("ok", result, printed), ("raised", exception, printed) or ("timeout", None, printed).
+    """
+    out = io.StringIO()
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        try:
+            with _time_limit(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                return "ok", fn(), out.getvalue()
+        except _TimeUp:
+            return "timeout", None, out.getvalue()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: the learner's code must not end the kernel
+            return "raised", exc, out.getvalue()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        return "timeout", None, ""
+    if "error" in box:
+        return "raised", box["error"], ""
+    return "ok", box.get("result"), ""
+
+
+def run_answer(fn: Callable[[], Any]) -> tuple[str, Any, str]:
+    """Run ``fn()`` (a call of the learner's code) as the checkers do: under :data:`TIME_LIMIT_S`,
+    its output captured, anything it raises caught. For a chapter's own pre-checks.
+
+    Returns:
+        ("ok", result, printed), ("raised", exception, printed) or ("timeout", None, printed).
+    """
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return _call_limited(fn, TIME_LIMIT_S)
+
+
+def _short(text: str, lines: int = 3, width: int = 200) -> str:
+    """At most ``lines`` lines of at most ``width`` characters: a learner's 1 MB message stays short."""
+    kept = str(text).splitlines()[:lines]
+    cut = [line if len(line) <= width else line[: width - 3] + "..." for line in kept]
+    more = len(str(text).splitlines()) > lines
+    return " / ".join(cut) + (" ..." if more else "")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The checker's own computations: no warnings, no floating-point errors, whatever the learner set."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
 
 
 @dataclass
@@ -30,6 +139,9 @@ class Feedback:
 
     def __bool__(self) -> bool:
         return self.passed
+
+    def __post_init__(self) -> None:
+        self.message = _sentence(self.message)
 
     def __str__(self) -> str:
         head = f"[{self.exercise}] " + ("Correct! " if self.passed else "Not yet. ")
@@ -83,28 +195,71 @@ class _Outcome:
     extra: dict = field(default_factory=dict)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, np.ndarray) and value.ndim == 0:
+def _fmt(value: Any, precision: int = 4) -> str:
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
         value = float(value)
     if isinstance(value, np.ndarray):
-        return np.array2string(value, precision=4, suppress_small=True, threshold=12)
+        return np.array2string(value, precision=precision, suppress_small=precision <= 4, threshold=12)
     if isinstance(value, float):
-        return f"{value:.6g}"
-    text = repr(value)
-    return text if len(text) < 120 else text[:117] + "..."
+        return f"{value:.{max(6, precision)}g}"
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"a {type(value).__name__}"
+    return _short(text, lines=1, width=120)
+
+
+def _fmt_pair(expected: Any, got: Any) -> tuple[str, str]:
+    """Expected and got, with enough digits that they read differently whenever they differ."""
+    for precision in (4, 6, 9, 12, 17):
+        a, b = _fmt(expected, precision), _fmt(got, precision)
+        if a != b:
+            return a, b
+    return a, b
+
+
+def _non_real(value: Any, depth: int = 0) -> str:
+    """What in an output is not a real number ("complex numbers", "strings", ...), or "" when all is."""
+    if depth > 3:
+        return ""
+    if isinstance(value, (str, bytes)):
+        return "strings"
+    if isinstance(value, complex) or (isinstance(value, np.ndarray) and np.iscomplexobj(value)):
+        return "complex numbers"
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind in ("U", "S"):
+        return "strings"
+    if kind == "O":
+        return "objects"
+    if hasattr(value, "is_complex") and callable(value.is_complex) and value.is_complex():  # a torch tensor
+        return "complex numbers"
+    if isinstance(value, (list, tuple)):
+        for item in value[:1000]:
+            found = _non_real(item, depth + 1)
+            if found:
+                return found
+    return ""
 
 
 def _to_array(value: Any) -> np.ndarray | None:
-    """A float array from numbers, lists, arrays or tensors; None if not numeric."""
-    if value is None or isinstance(value, (str, bytes, dict, set)):
+    """A float64 array from numbers, lists, arrays or tensors; None if not strictly numeric
+    (strings, numeric strings, complex numbers, objects and ragged lists are not numbers)."""
+    if value is None or isinstance(value, (str, bytes, dict, set, frozenset)):
         return None
     if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
+        try:
+            value = value.detach().cpu().numpy()
+        except Exception:
+            return None
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = np.asarray(value)
+    except Exception:  # ragged lists, an __array__ that fails
         return None
-    return array
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        return None
+    return array.astype(np.float64)
 
 
 def _compare(got: Any, expected: np.ndarray, label: str, rtol: float, atol: float) -> _Outcome:
@@ -112,7 +267,8 @@ def _compare(got: Any, expected: np.ndarray, label: str, rtol: float, atol: floa
         return _Outcome(False, f"for {label} your function returned None.", "Did you forget the `return` statement?")
     array = _to_array(got)
     if array is None:
-        return _Outcome(False, f"for {label} expected numbers, got {type(got).__name__} {_fmt(got)}.")
+        kind = "complex numbers" if np.iscomplexobj(got) else f"{type(got).__name__} {_fmt(got)}"
+        return _Outcome(False, f"for {label} expected real numbers, got {kind}.")
     if array.shape != expected.shape:
         return _Outcome(
             False,
@@ -121,9 +277,10 @@ def _compare(got: Any, expected: np.ndarray, label: str, rtol: float, atol: floa
         )
     bad = np.isnan(array) & ~np.isnan(expected)
     if bad.any():
-        return _Outcome(False, f"for {label} your output contains NaN where {_fmt(expected)} was expected.")
+        return _Outcome(False, f"for {label} your output contains NaN where a number was expected.")
     if not np.allclose(array, expected, rtol=rtol, atol=atol, equal_nan=True):
-        return _Outcome(False, f"for {label} expected {_fmt(expected)}, got {_fmt(array)}.", extra={"got": array})
+        want, got_text = _fmt_pair(expected, array)
+        return _Outcome(False, f"for {label} expected {want}, got {got_text}.", extra={"got": array})
     return _Outcome(True)
 
 
@@ -163,27 +320,56 @@ def check_function(
             return Feedback(exercise, False, f"expected a function, got {type(answer).__name__} {_fmt(answer)}.", hint)
         adapt_ = adapt or (lambda v: v)
         for case in cases:
-            expected = np.asarray(adapt_(reference(*copy.deepcopy(case.args))), dtype=np.float64)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    got = answer(*copy.deepcopy(case.args))
-                except Exception as exc:  # the learner's code failed: say where and how
-                    return Feedback(
-                        exercise, False, f"for {case.label} your function raised {type(exc).__name__}: {exc}", hint
-                    )
+            with _quiet():
+                expected = np.asarray(adapt_(reference(*copy.deepcopy(case.args))), dtype=np.float64)
+            caught: list = []
+
+            def attempt(args: tuple = copy.deepcopy(case.args), caught: list = caught) -> Any:
+                # NumPy's default error handling, whatever the learner set globally
+                with warnings.catch_warnings(record=True) as record, np.errstate(all="warn", under="ignore"):
+                    warnings.simplefilter("always")
+                    result = answer(*args)
+                    result = (result, _to_array(result))  # converting may run the learner's __array__
+                caught.extend(record)
+                return result
+
+            status, result, printed = _call_limited(attempt, TIME_LIMIT_S)
+            said = f" It printed: {_short(printed)}" if printed.strip() else ""
+            if status == "timeout":
+                return Feedback(
+                    exercise,
+                    False,
+                    f"your function did not return within {TIME_LIMIT_S:g} s on {case.label}; look for a loop that never ends.",
+                    hint,
+                )
+            if status == "raised":
+                name = type(result).__name__
+                return Feedback(
+                    exercise, False, f"for {case.label} your function raised {name}: {_short(result)}.{said}", hint
+                )
+            got, _ = result
+            non_real = _non_real(got)
+            if non_real:
+                return Feedback(
+                    exercise,
+                    False,
+                    f"for {case.label} your function returned {non_real}; expected real numbers.{said}",
+                    hint,
+                )
             try:
-                got = adapt_(got)
+                with _quiet():
+                    got = adapt_(got)
             except Exception as exc:
-                return Feedback(exercise, False, f"for {case.label} your output has the wrong form: {exc}", hint)
+                return Feedback(
+                    exercise, False, f"for {case.label} your output has the wrong form: {_short(exc)}.", hint
+                )
             outcome = _compare(got, expected, case.label, rtol, atol)
             if outcome.ok and warnings_are_errors and caught:
-                outcome = _Outcome(False, f"for {case.label} your function warned: {caught[0].message}")
+                outcome = _Outcome(False, f"for {case.label} your function warned: {_short(caught[0].message)}")
             if not outcome.ok:
                 got_array = _to_array(got)
                 for mistake in mistakes:
-                    with warnings.catch_warnings(), np.errstate(all="ignore"):
-                        warnings.simplefilter("ignore")
+                    with _quiet():
                         try:
                             wrong = _to_array(adapt_(mistake.wrong(*copy.deepcopy(case.args))))
                         except Exception:  # this mistake cannot be made on this input
@@ -194,14 +380,16 @@ def check_function(
                         and wrong.shape == got_array.shape
                         and np.allclose(got_array, wrong, rtol=rtol, atol=atol, equal_nan=True)
                     ):
-                        return Feedback(exercise, False, outcome.message, mistake.hint)
+                        return Feedback(exercise, False, outcome.message + said, mistake.hint)
                     if mistake.wrong is WARNS and caught:
-                        return Feedback(exercise, False, outcome.message, mistake.hint)
-                return Feedback(exercise, False, outcome.message, outcome.hint or hint)
+                        return Feedback(exercise, False, outcome.message + said, mistake.hint)
+                return Feedback(exercise, False, outcome.message + said, outcome.hint or hint)
         return Feedback(exercise, True, f"all {len(cases)} test cases pass.")
-    except Exception as exc:  # a checker must never crash in front of a learner
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a checker must never crash in front of a learner
         return Feedback(
-            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {exc}).", hint
+            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {_short(exc)}).", hint
         )
 
 
@@ -237,20 +425,36 @@ def check_value(
     """
     try:
         if isinstance(expected, (set, frozenset)):
-            try:
-                got = {str(a).strip().lower() for a in answer}
-            except TypeError:
-                return Feedback(exercise, False, f"expected a set of names, got {type(answer).__name__}.", hint)
+            if isinstance(answer, (str, bytes)):
+                return Feedback(
+                    exercise,
+                    False,
+                    f"expected a set of names, got the string {_fmt(answer)}; write {{{_fmt(answer)}}} for a set of one.",
+                    hint,
+                )
+            status, got, _ = _call_limited(lambda: {str(a).strip().lower() for a in answer}, TIME_LIMIT_S)
+            if status != "ok":
+                return Feedback(
+                    exercise,
+                    False,
+                    f"expected a set of names, got {type(answer).__name__}, which could not be read as one.",
+                    hint,
+                )
             want = {e.lower() for e in expected}
             if got == want:
                 return Feedback(exercise, True, "that is the right set.")
-            # Name only the learner's own wrong entries; count the missing ones, so that the
-            # feedback never hands out the answer.
-            missing, extra = len(want - got), sorted(got - want)
-            parts = [f"you included {extra}, which do not belong"] if extra else []
+            # Count the wrong and the missing entries, never name them: a list of the wrong
+            # ones would hand out the answer to a learner who submits every candidate.
+            missing, extra = len(want - got), len(got - want)
+            parts = [f"{extra} of your entries do{'es' if extra == 1 else ''} not belong"] if extra else []
             parts += [f"{missing} right entr{'y is' if missing == 1 else 'ies are'} missing"] if missing else []
             return Feedback(exercise, False, "; ".join(parts) + ".", hint)
         want = np.asarray(expected, dtype=np.float64)
+        status, converted, _ = _call_limited(lambda: _to_array(answer), TIME_LIMIT_S)  # an __array__ may loop
+        if status != "ok":
+            return Feedback(
+                exercise, False, f"your answer could not be read as a number within {TIME_LIMIT_S:g} s.", hint
+            )
         outcome = _compare(answer, want, "this question", rtol, 1e-12)
         if outcome.ok:
             return Feedback(exercise, True, f"{_fmt(answer)} is right.")
@@ -267,7 +471,9 @@ def check_value(
             if got is not None and got.shape == np.shape(wrong) and np.allclose(got, wrong, rtol=rtol):
                 return Feedback(exercise, False, message, wrong_hint)
         return Feedback(exercise, False, message, outcome.hint or hint)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         return Feedback(
-            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {exc}).", hint
+            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {_short(exc)}).", hint
         )

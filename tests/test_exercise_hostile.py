@@ -1,0 +1,113 @@
+"""Hostile answers against every checker: a verdict within the time limit, never an exception, never a
+pass for a wrong answer, and a correct answer passes whatever the learner's global settings."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, core
+
+from .exercise_suite import discover
+
+PAIRS = discover(ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
+FUNCTION_PAIRS = [(c, s) for c, s in PAIRS if callable(s)]
+IDS = [c.__name__ for c, _ in FUNCTION_PAIRS]
+
+
+@pytest.fixture(autouse=True)
+def short_time_limit(monkeypatch):
+    monkeypatch.setattr(core, "TIME_LIMIT_S", 0.3)  # the same mechanism as in a notebook, faster
+
+
+def busy_loop(*args):
+    while True:
+        pass
+
+
+def sleeps(*args):
+    time.sleep(60)
+
+
+def exits(*args):
+    raise SystemExit(1)
+
+
+def huge_message(*args):
+    raise ValueError("x" * 1_000_000)
+
+
+class LoopingArray:
+    def __array__(self, dtype=None, copy=None):
+        while True:
+            pass
+
+
+HANGS = [busy_loop, sleeps, lambda *a: LoopingArray()]
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_a_hanging_answer_gets_a_verdict_in_time(checker, solution):
+    for answer in HANGS:
+        start = time.perf_counter()
+        feedback = checker(answer)
+        assert time.perf_counter() - start < 5 * core.TIME_LIMIT_S + 2
+        assert not feedback.passed
+        if "did not return" not in feedback.message:  # a pre-check may refuse the answer first
+            assert feedback.message and feedback.hint
+    assert checker(solution).passed  # the kernel is still usable, and the timer is gone
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_system_exit_and_huge_messages_become_feedback(checker, solution):
+    for answer in (exits, huge_message):
+        feedback = checker(answer)
+        assert not feedback.passed
+        assert len(str(feedback)) < 2_000
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_complex_or_string_outputs_never_pass(checker, solution):
+    def complex_answer(*args):
+        return np.asarray(solution(*args)) + 0.5j
+
+    def string_answer(*args):
+        return np.asarray(solution(*args), dtype=float).astype(str).tolist()
+
+    for answer in (complex_answer, string_answer):
+        try:
+            feedback = checker(answer)
+        except Exception as exc:  # pragma: no cover - the point of the test
+            raise AssertionError(f"{checker.__name__} raised {exc!r}") from exc
+        assert not feedback.passed, str(feedback)
+
+
+@pytest.mark.parametrize(("checker", "solution"), PAIRS, ids=[c.__name__ for c, _ in PAIRS])
+def test_the_learners_global_settings_cannot_fail_a_correct_answer(checker, solution):
+    old = np.seterr(all="raise")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            feedback = checker(solution)
+    finally:
+        np.seterr(**old)
+    assert feedback.passed, str(feedback)
+
+
+def test_an_infinite_iterator_for_a_set_gets_a_verdict():
+    feedback = ch01.check_deep_models(itertools.count())
+    assert not feedback.passed and "could not be read" in feedback.message
+
+
+def test_close_but_wrong_values_print_differently():
+    expected, got = core._fmt_pair(np.array([0.5]), np.array([0.50002]))
+    assert expected != got
+
+
+def test_messages_start_with_a_capital():
+    feedback = core.check_value("q", np.nan, 0.25, hint="think")
+    assert feedback.message[0].isupper() and "0.25" not in str(feedback)
