@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from dlcourse.exercises.core import Case, Feedback, Mistake, check_function, run_answer
+from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+from dlcourse.exercises.running import run_answer
 from dlcourse.numpy import activations
 from dlcourse.numpy import layers as L
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function, run_answer
+from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function
+from dlcourse.exercises.running import run_answer
 
 # ---------------------------------------------------------------- 8.1 one RNN step
 

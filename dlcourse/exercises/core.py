@@ -1,124 +1,27 @@
 """The machinery shared by every checker: cases, known mistakes, feedback.
 
 A checker never raises and never hangs: the learner's function runs under a time limit
-(:data:`TIME_LIMIT_S`), anything it raises, ``SystemExit`` included, becomes feedback (only
+(:data:`running.TIME_LIMIT_S`), anything it raises, ``SystemExit`` included, becomes feedback (only
 ``KeyboardInterrupt`` passes through), what it prints is captured, and the checker's own
 reference runs under its own ``np.errstate`` and warning filters, so a learner's global settings
 cannot fail a correct answer.
 
-The time limit interrupts the learner's code with a timer signal where there is one (Linux and
-macOS, in the main thread, which is where a notebook runs cells). Elsewhere (Windows, or a checker
-called from another thread) the function runs in a helper thread that is abandoned when the time
-is up: the checker still answers in time, but a loop that never ends keeps running in the
-background until the kernel is restarted.
+How the learner's code is run, and the time limit's limits on Windows, is in
+:mod:`dlcourse.exercises.running`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import html
-import io
-import signal
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-TIME_LIMIT_S = 3.0  # seconds a learner's function may run on one case
-
-
-class _TimeUp(BaseException):
-    """Raised inside the learner's code when its time is up (a BaseException, so that the learner's
-    own ``except Exception`` cannot swallow it)."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield  # no timer signal here: _call_limited uses a helper thread instead
-        return
-
-    def alarm(signum: int, frame: Any) -> None:
-        raise _TimeUp
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _call_limited(fn: Callable[[], Any], seconds: float) -> tuple[str, Any, str]:
-    """Run ``fn()`` under the time limit, capturing what it prints.
-
-    Returns:
-        ("ok", result, printed), ("raised", exception, printed) or ("timeout", None, printed).
-    """
-    out = io.StringIO()
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        try:
-            with _time_limit(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                return "ok", fn(), out.getvalue()
-        except _TimeUp:
-            return "timeout", None, out.getvalue()
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # SystemExit too: the learner's code must not end the kernel
-            return "raised", exc, out.getvalue()
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        return "timeout", None, ""
-    if "error" in box:
-        return "raised", box["error"], ""
-    return "ok", box.get("result"), ""
-
-
-def run_answer(fn: Callable[[], Any]) -> tuple[str, Any, str]:
-    """Run ``fn()`` (a call of the learner's code) as the checkers do: under :data:`TIME_LIMIT_S`,
-    its output captured, anything it raises caught. For a chapter's own pre-checks.
-
-    Returns:
-        ("ok", result, printed), ("raised", exception, printed) or ("timeout", None, printed).
-    """
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return _call_limited(fn, TIME_LIMIT_S)
-
-
-def _short(text: str, lines: int = 3, width: int = 200) -> str:
-    """At most ``lines`` lines of at most ``width`` characters: a learner's 1 MB message stays short."""
-    kept = str(text).splitlines()[:lines]
-    cut = [line if len(line) <= width else line[: width - 3] + "..." for line in kept]
-    more = len(str(text).splitlines()) > lines
-    return " / ".join(cut) + (" ..." if more else "")
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] if text else text
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """The checker's own computations: no warnings, no floating-point errors, whatever the learner set."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        yield
+from dlcourse.exercises import running
 
 
 @dataclass
@@ -141,7 +44,7 @@ class Feedback:
         return self.passed
 
     def __post_init__(self) -> None:
-        self.message = _sentence(self.message)
+        self.message = running.sentence(self.message)
 
     def __str__(self) -> str:
         head = f"[{self.exercise}] " + ("Correct! " if self.passed else "Not yet. ")
@@ -206,7 +109,7 @@ def _fmt(value: Any, precision: int = 4) -> str:
         text = repr(value)
     except Exception:
         text = f"a {type(value).__name__}"
-    return _short(text, lines=1, width=120)
+    return running.short(text, lines=1, width=120)
 
 
 def _fmt_pair(expected: Any, got: Any) -> tuple[str, str]:
@@ -320,7 +223,7 @@ def check_function(
             return Feedback(exercise, False, f"expected a function, got {type(answer).__name__} {_fmt(answer)}.", hint)
         adapt_ = adapt or (lambda v: v)
         for case in cases:
-            with _quiet():
+            with running.quiet():
                 expected = np.asarray(adapt_(reference(*copy.deepcopy(case.args))), dtype=np.float64)
             caught: list = []
 
@@ -333,19 +236,22 @@ def check_function(
                 caught.extend(record)
                 return result
 
-            status, result, printed = _call_limited(attempt, TIME_LIMIT_S)
-            said = f" It printed: {_short(printed)}" if printed.strip() else ""
+            status, result, printed = running.call_limited(attempt, running.TIME_LIMIT_S)
+            said = f" It printed: {running.short(printed)}" if printed.strip() else ""
             if status == "timeout":
                 return Feedback(
                     exercise,
                     False,
-                    f"your function did not return within {TIME_LIMIT_S:g} s on {case.label}; look for a loop that never ends.",
+                    f"your function did not return within {running.TIME_LIMIT_S:g} s on {case.label}; look for a loop that never ends.",
                     hint,
                 )
             if status == "raised":
                 name = type(result).__name__
                 return Feedback(
-                    exercise, False, f"for {case.label} your function raised {name}: {_short(result)}.{said}", hint
+                    exercise,
+                    False,
+                    f"for {case.label} your function raised {name}: {running.short(result)}.{said}",
+                    hint,
                 )
             got, _ = result
             non_real = _non_real(got)
@@ -357,19 +263,19 @@ def check_function(
                     hint,
                 )
             try:
-                with _quiet():
+                with running.quiet():
                     got = adapt_(got)
             except Exception as exc:
                 return Feedback(
-                    exercise, False, f"for {case.label} your output has the wrong form: {_short(exc)}.", hint
+                    exercise, False, f"for {case.label} your output has the wrong form: {running.short(exc)}.", hint
                 )
             outcome = _compare(got, expected, case.label, rtol, atol)
             if outcome.ok and warnings_are_errors and caught:
-                outcome = _Outcome(False, f"for {case.label} your function warned: {_short(caught[0].message)}")
+                outcome = _Outcome(False, f"for {case.label} your function warned: {running.short(caught[0].message)}")
             if not outcome.ok:
                 got_array = _to_array(got)
                 for mistake in mistakes:
-                    with _quiet():
+                    with running.quiet():
                         try:
                             wrong = _to_array(adapt_(mistake.wrong(*copy.deepcopy(case.args))))
                         except Exception:  # this mistake cannot be made on this input
@@ -389,7 +295,10 @@ def check_function(
         raise
     except BaseException as exc:  # a checker must never crash in front of a learner
         return Feedback(
-            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {_short(exc)}).", hint
+            exercise,
+            False,
+            f"the checker could not evaluate your answer ({type(exc).__name__}: {running.short(exc)}).",
+            hint,
         )
 
 
@@ -432,7 +341,9 @@ def check_value(
                     f"expected a set of names, got the string {_fmt(answer)}; write {{{_fmt(answer)}}} for a set of one.",
                     hint,
                 )
-            status, got, _ = _call_limited(lambda: {str(a).strip().lower() for a in answer}, TIME_LIMIT_S)
+            status, got, _ = running.call_limited(
+                lambda: {str(a).strip().lower() for a in answer}, running.TIME_LIMIT_S
+            )
             if status != "ok":
                 return Feedback(
                     exercise,
@@ -450,10 +361,12 @@ def check_value(
             parts += [f"{missing} right entr{'y is' if missing == 1 else 'ies are'} missing"] if missing else []
             return Feedback(exercise, False, "; ".join(parts) + ".", hint)
         want = np.asarray(expected, dtype=np.float64)
-        status, converted, _ = _call_limited(lambda: _to_array(answer), TIME_LIMIT_S)  # an __array__ may loop
+        status, converted, _ = running.call_limited(
+            lambda: _to_array(answer), running.TIME_LIMIT_S
+        )  # an __array__ may loop
         if status != "ok":
             return Feedback(
-                exercise, False, f"your answer could not be read as a number within {TIME_LIMIT_S:g} s.", hint
+                exercise, False, f"your answer could not be read as a number within {running.TIME_LIMIT_S:g} s.", hint
             )
         outcome = _compare(answer, want, "this question", rtol, 1e-12)
         if outcome.ok:
@@ -475,5 +388,8 @@ def check_value(
         raise
     except BaseException as exc:
         return Feedback(
-            exercise, False, f"the checker could not evaluate your answer ({type(exc).__name__}: {_short(exc)}).", hint
+            exercise,
+            False,
+            f"the checker could not evaluate your answer ({type(exc).__name__}: {running.short(exc)}).",
+            hint,
         )

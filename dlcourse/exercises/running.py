@@ -1,0 +1,115 @@
+"""Running a learner's code for a checker: under a time limit, its output captured, anything it
+raises caught (``SystemExit`` included; only ``KeyboardInterrupt`` passes through).
+
+The time limit interrupts the learner's code with a timer signal where there is one (Linux and
+macOS, in the main thread, which is where a notebook runs cells). Elsewhere (Windows, or a checker
+called from another thread) the function runs in a helper thread that is abandoned when the time
+is up: the checker still answers in time, but a loop that never ends keeps running in the
+background until the kernel is restarted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import signal
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TIME_LIMIT_S", "TimeUp", "call_limited", "quiet", "run_answer", "sentence", "short", "time_limit"]
+
+TIME_LIMIT_S = 3.0  # seconds a learner's function may run on one case
+
+
+class TimeUp(BaseException):
+    """Raised inside the learner's code when its time is up (a BaseException, so that the learner's
+    own ``except Exception`` cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield  # no timer signal here: call_limited uses a helper thread instead
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise TimeUp
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def call_limited(fn: Callable[[], Any], seconds: float) -> tuple[str, Any, str]:
+    """Run ``fn()`` under the time limit, capturing what it prints.
+
+    Returns:
+        ("ok", result, printed), ("raised", exception, printed) or ("timeout", None, printed).
+    """
+    out = io.StringIO()
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        try:
+            with time_limit(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                return "ok", fn(), out.getvalue()
+        except TimeUp:
+            return "timeout", None, out.getvalue()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: the learner's code must not end the kernel
+            return "raised", exc, out.getvalue()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        return "timeout", None, ""
+    if "error" in box:
+        return "raised", box["error"], ""
+    return "ok", box.get("result"), ""
+
+
+def run_answer(fn: Callable[[], Any]) -> tuple[str, Any, str]:
+    """Run ``fn()`` (a call of the learner's code) as the checkers do: under :data:`TIME_LIMIT_S`,
+    its output captured, anything it raises caught. For a chapter's own pre-checks.
+
+    Returns:
+        ("ok", result, printed), ("raised", exception, printed) or ("timeout", None, printed).
+    """
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return call_limited(fn, TIME_LIMIT_S)
+
+
+def short(text: str, lines: int = 3, width: int = 200) -> str:
+    """At most ``lines`` lines of at most ``width`` characters: a learner's 1 MB message stays short."""
+    kept = str(text).splitlines()[:lines]
+    cut = [line if len(line) <= width else line[: width - 3] + "..." for line in kept]
+    more = len(str(text).splitlines()) > lines
+    return " / ".join(cut) + (" ..." if more else "")
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """The checker's own computations: no warnings, no floating-point errors, whatever the learner set."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
