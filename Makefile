@@ -112,7 +112,8 @@ test: lint unit nbval nbval-portable nbval-determinism build pdf-if-chromium bro
 execute: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 	  start=$$(date +%s); \
-	  $(BIN)/jupyter execute --inplace --kernel_name=python3 "$$nb" 2>/dev/null || exit 1; \
+	  DLCOURSE_PROGRESS="$$(mktemp -d)/progress.json" \
+	    $(BIN)/jupyter execute --inplace --kernel_name=python3 "$$nb" 2>/dev/null || exit 1; \
 	  echo "$$nb: executed in $$(( $$(date +%s) - start )) s"; \
 	done
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
@@ -20,3 +21,22 @@ def pytest_addoption(parser):
         default=False,
         help="run tests/test_fuzz.py with many random examples per argument instead of a few fixed ones",
     )
+
+
+# The checkers record passes in a progress file (dlcourse/exercises/tracking.py). Tests, and the
+# notebook kernels nbval starts from this process, use a fresh file of their own, never the
+# learner's ~/.dlcourse/progress.json.
+if "DLCOURSE_PROGRESS" not in os.environ or os.environ.get("DLCOURSE_PROGRESS_FROM_TESTS") == "1":
+    import tempfile
+
+    os.environ["DLCOURSE_PROGRESS"] = os.path.join(tempfile.mkdtemp(prefix="dlcourse-progress-"), "progress.json")
+    os.environ["DLCOURSE_PROGRESS_FROM_TESTS"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hint_stages():
+    """Every test starts each exercise's hints at the first stage."""
+    from dlcourse.exercises.tracking import reset_attempts
+
+    reset_attempts()
+    yield

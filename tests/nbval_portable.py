@@ -317,6 +317,15 @@ def outputs_match(test: list, ref: list, spec: Declaration) -> bool:
     return _json_safe(test) == _json_safe(ref)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The kernels nbval starts record exercise passes in a fresh file of their own, never the
+    learner's ~/.dlcourse/progress.json: a chapter's stored progress table shows a fresh start."""
+    import os
+    import tempfile
+
+    os.environ["DLCOURSE_PROGRESS"] = os.path.join(tempfile.mkdtemp(prefix="dlcourse-progress-"), "progress.json")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nbval-portable", "portable nbval (tests/nbval_portable.py)")
     group.addoption("--nbval-portable-strict", action="store_true", help="compare tolerance cells exactly")

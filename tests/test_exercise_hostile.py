@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, core, running
+from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, compare, core, running
 
 from .exercise_suite import discover
 
@@ -104,7 +104,7 @@ def test_an_infinite_iterator_for_a_set_gets_a_verdict():
 
 
 def test_close_but_wrong_values_print_differently():
-    expected, got = core._fmt_pair(np.array([0.5]), np.array([0.50002]))
+    expected, got = compare.fmt_pair(np.array([0.5]), np.array([0.50002]))
     assert expected != got
 
 

@@ -8,8 +8,12 @@ Usage in a chapter::
 
     from dlcourse.exercises import ch02
     ch02.check_sigmoid(my_sigmoid)
+
+Hints come in stages: a nudge on the first failure, a more specific hint when you try again.
+``progress()`` shows which exercises you have passed in this environment.
 """
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function, check_value
+from dlcourse.exercises.tracking import progress, reset_progress
 
-__all__ = ["Case", "Feedback", "Mistake", "check_function", "check_value"]
+__all__ = ["Case", "Feedback", "Mistake", "check_function", "check_value", "progress", "reset_progress"]

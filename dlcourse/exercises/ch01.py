@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function, check_value
+from dlcourse.exercises.tracking import checker
 from dlcourse.numpy.linalg import matmul_flops
 
 # Exercise 1.4 asks which of these are deep-learning models.
@@ -27,6 +28,7 @@ def solution_count_parameters(sizes: list[int]) -> int:
     return sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))
 
 
+@checker
 def check_count_parameters(answer: Any) -> Feedback:
     """Exercise 1.1: ``count_parameters([784, 128, 10])`` counts weights and biases."""
     cases = [
@@ -55,6 +57,7 @@ def check_count_parameters(answer: Any) -> Feedback:
 solution_matmul_flops = matmul_flops
 
 
+@checker
 def check_matmul_flops(answer: Any) -> Feedback:
     """Exercise 1.2: floating-point operations of an (n, k) @ (k, m) product."""
     cases = [
@@ -84,6 +87,7 @@ def solution_matmul_loops(a: list[list[float]], b: list[list[float]]) -> list[li
     return out
 
 
+@checker
 def check_matmul_loops(answer: Any) -> Feedback:
     """Exercise 1.3: a matrix product on lists of lists, no NumPy."""
     rng = np.random.default_rng(1)
@@ -117,6 +121,7 @@ solution_deep_models = {
 }
 
 
+@checker
 def check_deep_models(answer: Any) -> Feedback:
     """Exercise 1.4: which entries of :data:`MODELS` are deep-learning models."""
     return check_value(

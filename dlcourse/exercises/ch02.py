@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 from dlcourse.numpy import activations
 from dlcourse.numpy.perceptron import perceptron_predict, perceptron_update
 
@@ -16,6 +17,7 @@ def solution_neuron(x: np.ndarray, w: np.ndarray, b: float) -> float:
     return float(activations.sigmoid(np.dot(x, w) + b))
 
 
+@checker
 def check_neuron(answer: Any) -> Feedback:
     """Exercise 2.1: ``neuron(x, w, b)`` for one input vector ``x``."""
     cases = [
@@ -50,6 +52,7 @@ def check_neuron(answer: Any) -> Feedback:
 solution_sigmoid = activations.sigmoid
 
 
+@checker
 def check_sigmoid(answer: Any) -> Feedback:
     """Exercise 2.2: a sigmoid that survives inputs of ±1000 with no warning."""
     cases = [
@@ -79,6 +82,7 @@ def solution_relu_derivative(x: np.ndarray) -> np.ndarray:
     return (np.asarray(x) > 0).astype(float)
 
 
+@checker
 def check_relu_derivative(answer: Any) -> Feedback:
     """Exercise 2.3: the derivative of ReLU, elementwise."""
     cases = [
@@ -113,6 +117,7 @@ def _weight_and_bias(pair: Any) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(pair[0], dtype=float)), [float(pair[1])]])
 
 
+@checker
 def check_perceptron_update(answer: Any) -> Feedback:
     """Exercise 2.4: one step of the perceptron rule, returning ``(weight, bias)``."""
     w = np.array([0.5, -0.5])
@@ -145,6 +150,7 @@ def check_perceptron_update(answer: Any) -> Feedback:
 solution_and_gate = (np.array([1.0, 1.0]), -1.5)
 
 
+@checker
 def check_and_gate(weight: Any, bias: Any) -> Feedback:
     """Exercise 2.5: a weight and bias that make a step neuron compute AND (any such pair passes)."""
     x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])

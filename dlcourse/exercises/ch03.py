@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 
 
 def solution_mse(y_hat: np.ndarray, y: np.ndarray) -> float:
@@ -15,6 +16,7 @@ def solution_mse(y_hat: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(diff**2))
 
 
+@checker
 def check_mse(answer: Any) -> Feedback:
     """Exercise 3.1: ``mse(y_hat, y)`` for two arrays of the same shape."""
     cases = [
@@ -59,6 +61,7 @@ def solution_softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
+@checker
 def check_softmax(answer: Any) -> Feedback:
     """Exercise 3.2: a softmax that survives scores in the thousands with no warning."""
     cases = [
@@ -101,6 +104,7 @@ def _one_based(label: int, num_classes: int) -> np.ndarray:
     return out
 
 
+@checker
 def check_one_hot(answer: Any) -> Feedback:
     """Exercise 3.3: ``one_hot(label, num_classes)`` for one integer label."""
     cases = [
@@ -129,6 +133,7 @@ def solution_cross_entropy(probs: np.ndarray, label: int) -> float:
     return float(-np.log(np.asarray(probs, dtype=float)[label]))
 
 
+@checker
 def check_cross_entropy(answer: Any) -> Feedback:
     """Exercise 3.4: ``cross_entropy(probs, label)`` for one example."""
     cases = [
@@ -170,6 +175,7 @@ def solution_dlogits(z: np.ndarray, label: int) -> np.ndarray:
     return grad
 
 
+@checker
 def check_dlogits(answer: Any) -> Feedback:
     """Exercise 3.5: ``dlogits(z, label)``, the gradient of the loss with respect to the scores."""
     cases = [

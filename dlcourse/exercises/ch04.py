@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 
 
 def solution_gradient(w: float, x: float, y: float) -> float:
@@ -15,6 +16,7 @@ def solution_gradient(w: float, x: float, y: float) -> float:
     return (w * x - y) * x
 
 
+@checker
 def check_gradient(answer: Any) -> Feedback:
     """Exercise 4.1: ``gradient(w, x, y)``, the slope of the one-weight loss."""
     cases = [
@@ -56,6 +58,7 @@ def solution_gd_step(w: Any, grad: Any, lr: float) -> Any:
     return w - lr * grad
 
 
+@checker
 def check_gd_step(answer: Any) -> Feedback:
     """Exercise 4.2: ``gd_step(w, grad, lr)`` for a scalar weight or an array of weights."""
     cases = [
@@ -108,6 +111,7 @@ def _path(w0, x, y, lr, steps, gradient=solution_gradient, sign=-1.0):
     return np.array(path)
 
 
+@checker
 def check_run_gd(answer: Any) -> Feedback:
     """Exercise 4.3: ``run_gd(w0, x, y, lr, steps)``, the whole path of the weight."""
     cases = [
@@ -155,6 +159,7 @@ LR_LIMIT_X = 3.0  # the input of the learning-rate exercise; its label is 12
 solution_lr_limit = 2.0 / LR_LIMIT_X**2
 
 
+@checker
 def check_lr_limit(answer: Any) -> Feedback:
     """Exercise 4.4: the learning rate above which gradient descent stops converging, for x = 3.
 
@@ -212,6 +217,7 @@ def solution_updates_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
+@checker
 def check_updates_per_epoch(answer: Any) -> Feedback:
     """Exercise 4.5: how many updates one epoch of minibatch gradient descent makes."""
     cases = [
@@ -261,6 +267,7 @@ def _pair(value: Any) -> np.ndarray:
     return array
 
 
+@checker
 def check_line_gradient(answer: Any) -> Feedback:
     """Exercise 4.6: the gradient of the mean squared error of a line, ``(dL/da, dL/db)``."""
     cases = [

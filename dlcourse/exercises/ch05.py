@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 from dlcourse.exercises.running import run_answer
 from dlcourse.numpy import activations
 from dlcourse.numpy import layers as L
@@ -17,6 +18,7 @@ def solution_weight_shape(n_in: int, n_out: int) -> tuple[int, int]:
     return (n_in, n_out)  # rows: where a connection starts; columns: where it ends
 
 
+@checker
 def check_weight_shape(answer: Any) -> Feedback:
     """Exercise 5.1: ``weight_shape(n_in, n_out)`` as in ``z = x W + b``."""
     cases = [
@@ -47,6 +49,7 @@ def solution_count_parameters() -> int:
     return sum(p.data.size for p in net.parameters())
 
 
+@checker
 def check_count_parameters(answer: Any) -> Feedback:
     """Exercise 5.2: the number of parameters (weights and biases) of a 784-256-10 network.
 
@@ -80,6 +83,7 @@ def solution_linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray)
     return x @ weight + bias
 
 
+@checker
 def check_linear_forward(answer: Any) -> Feedback:
     """Exercise 5.3: ``linear_forward(x, weight, bias)`` for a batch ``x`` of shape (N, D_in)."""
     rng = np.random.default_rng(5)
@@ -162,6 +166,7 @@ def _backward_shape_problem(answer: Any, case: Case) -> Feedback | None:
     return None
 
 
+@checker
 def check_linear_backward(answer: Any) -> Feedback:
     """Exercise 5.4: ``linear_backward(dout, x, weight)`` returning ``(dx, dW, db)``."""
     rng = np.random.default_rng(6)
@@ -219,6 +224,7 @@ def solution_sigmoid_chain(x: np.ndarray, w: float) -> np.ndarray:
     return s * (1 - s) * x
 
 
+@checker
 def check_sigmoid_chain(answer: Any) -> Feedback:
     """Exercise 5.5: the derivative of sigmoid(w x) with respect to w, elementwise in x."""
     cases = [

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 
 
 def solution_he_std(fan_in: int) -> float:
@@ -14,6 +15,7 @@ def solution_he_std(fan_in: int) -> float:
     return float(np.sqrt(2.0 / fan_in))
 
 
+@checker
 def check_he_std(answer: Any) -> Feedback:
     """Exercise 6.1: ``he_std(fan_in)``, the spread of He-initialised weights."""
     cases = [
@@ -60,6 +62,7 @@ def _pair(pair: Any) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(pair[0], dtype=float)), np.ravel(np.asarray(pair[1], dtype=float))])
 
 
+@checker
 def check_momentum_step(answer: Any) -> Feedback:
     """Exercise 6.2: ``momentum_step(w, v, grad, lr, mu)`` returning the new ``(w, v)``."""
     w = np.array([1.0, -2.0])
@@ -115,6 +118,7 @@ def solution_adam_bias_correction(m: np.ndarray, t: int, beta1: float) -> np.nda
     return np.asarray(m, dtype=float) / (1.0 - beta1**t)
 
 
+@checker
 def check_adam_bias_correction(answer: Any) -> Feedback:
     """Exercise 6.3: ``adam_bias_correction(m, t, beta1)``, the corrected running mean."""
     cases = [
@@ -152,6 +156,7 @@ def solution_dropout_scale(p: float) -> float:
     return 1.0 / (1.0 - p)
 
 
+@checker
 def check_dropout_scale(answer: Any) -> Feedback:
     """Exercise 6.4: ``dropout_scale(p)``, what inverted dropout multiplies the kept units by."""
     cases = [
@@ -190,6 +195,7 @@ def solution_best_epoch(val_losses: Any) -> int:
     return int(np.argmin(np.asarray(val_losses, dtype=float)))
 
 
+@checker
 def check_best_epoch(answer: Any) -> Feedback:
     """Exercise 6.5: ``best_epoch(val_losses)``, the epoch whose weights early stopping keeps."""
     cases = [

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 
 
 def solution_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -14,6 +15,7 @@ def solution_output_size(size: int, kernel: int, stride: int, padding: int) -> i
     return (size + 2 * padding - kernel) // stride + 1
 
 
+@checker
 def check_output_size(answer: Any) -> Feedback:
     """Exercise 7.1: ``output_size(size, kernel, stride, padding)``."""
     cases = [
@@ -82,6 +84,7 @@ def _same_size(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return solution_conv2d_single(padded, kernel)
 
 
+@checker
 def check_conv2d_single(answer: Any) -> Feedback:
     """Exercise 7.2: ``conv2d_single(image, kernel)`` for a 2-D image and a 2-D kernel."""
     rng = np.random.default_rng(7)
@@ -149,6 +152,7 @@ def _transposed_position(x: np.ndarray, dout: np.ndarray) -> np.ndarray:
     return dx
 
 
+@checker
 def check_maxpool_backward(answer: Any) -> Feedback:
     """Exercise 7.3: ``maxpool_backward(x, dout)`` for 2x2 max pooling with stride 2."""
     rng = np.random.default_rng(3)
@@ -198,6 +202,7 @@ def solution_conv_params(in_channels: int, out_channels: int, kernel_size: int) 
     return out_channels * (in_channels * kernel_size * kernel_size + 1)
 
 
+@checker
 def check_conv_params(answer: Any) -> Feedback:
     """Exercise 7.4: ``conv_params(in_channels, out_channels, kernel_size)``."""
     cases = [
@@ -248,6 +253,7 @@ def _stride_too_early(kernels: list[int], strides: list[int]) -> int:
     return field
 
 
+@checker
 def check_receptive_field(answer: Any) -> Feedback:
     """Exercise 7.5: ``receptive_field(kernels, strides)`` of a stack of convolution and pooling layers."""
     cases = [

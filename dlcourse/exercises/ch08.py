@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 from dlcourse.exercises.running import run_answer
 
 # ---------------------------------------------------------------- 8.1 one RNN step
@@ -26,6 +27,7 @@ def solution_rnn_step(
     return np.tanh(x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh)  # (N, H)
 
 
+@checker
 def check_rnn_step(answer: Any) -> Feedback:
     """Exercise 8.1: ``rnn_step(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh)`` for a batch."""
     rng = np.random.default_rng(81)
@@ -93,6 +95,7 @@ def solution_lstm_parameters(input_size: int, hidden_size: int) -> int:
     return 4 * (h * d + h * h + 2 * h)
 
 
+@checker
 def check_lstm_parameters(answer: Any) -> Feedback:
     """Exercise 8.2: ``lstm_parameters(input_size, hidden_size)``, as ``torch.nn.LSTM`` counts them."""
     cases = [
@@ -143,6 +146,7 @@ def solution_softmax_temperature(logits: np.ndarray, temperature: float) -> np.n
     return e / e.sum()
 
 
+@checker
 def check_softmax_temperature(answer: Any) -> Feedback:
     """Exercise 8.3: ``softmax_temperature(logits, temperature)`` for a vector of scores."""
     cases = [
@@ -195,6 +199,7 @@ def solution_grad_norm_after(grad: np.ndarray, weight_hh: np.ndarray, k: int) ->
     return float(np.linalg.norm(g))
 
 
+@checker
 def check_grad_norm_after(answer: Any) -> Feedback:
     """Exercise 8.4: ``grad_norm_after(grad, weight_hh, k)`` for the linear recurrence h_t = h_{t-1} W^T."""
     lopsided = np.array([[0.5, 1.5], [0.0, 0.9]])  # not symmetric: transposing it matters
@@ -318,6 +323,7 @@ def _clip_problem(answer: Any, case: Case) -> Feedback | None:
     return None
 
 
+@checker
 def check_clip_by_norm(answer: Any) -> Feedback:
     """Exercise 8.5: ``clip_by_norm(grads, max_norm)`` for a list of gradient arrays: the values,
     the shape of every array, and that the input arrays are left unchanged."""

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
+from dlcourse.exercises.tracking import checker
 
 # ----------------------------------------------------------------------------- 9.1 the discounted return
 
@@ -16,6 +17,7 @@ def solution_discounted_return(rewards: list[float], gamma: float) -> float:
     return float(sum(gamma**k * r for k, r in enumerate(rewards)))
 
 
+@checker
 def check_discounted_return(answer: Any) -> Feedback:
     """Exercise 9.1: ``discounted_return(rewards, gamma)`` for the rewards of one episode, from its start."""
     cases = [
@@ -64,6 +66,7 @@ def solution_epsilon_greedy_probs(q_values: np.ndarray, epsilon: float) -> np.nd
     return probs
 
 
+@checker
 def check_epsilon_greedy_probs(answer: Any) -> Feedback:
     """Exercise 9.2: ``epsilon_greedy_probs(q_values, epsilon)``, the probability of every action."""
     cases = [
@@ -120,6 +123,7 @@ def solution_td_targets(rewards: np.ndarray, next_q: np.ndarray, terminated: np.
     return rewards + gamma * alive * next_q.max(axis=1)
 
 
+@checker
 def check_td_targets(answer: Any) -> Feedback:
     """Exercise 9.3: ``td_targets(rewards, next_q, terminated, gamma)`` for a batch of N transitions."""
     cases = [
@@ -205,6 +209,7 @@ def solution_q_update(
     return q
 
 
+@checker
 def check_q_update(answer: Any) -> Feedback:
     """Exercise 9.4: ``q_update(q, state, action, reward, next_state, terminated, alpha, gamma)`` returns the new table."""
     table = np.array([[0.0, 0.5], [0.2, 0.8], [0.0, 0.0]])
@@ -272,6 +277,7 @@ def solution_linear_epsilon(step: int, total_steps: int, start: float, end: floa
     return start + progress * (end - start)
 
 
+@checker
 def check_linear_epsilon(answer: Any) -> Feedback:
     """Exercise 9.5: ``linear_epsilon(step, total_steps, start, end, fraction)``."""
     cases = [

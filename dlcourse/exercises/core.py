@@ -22,6 +22,11 @@ from typing import Any
 import numpy as np
 
 from dlcourse.exercises import running
+from dlcourse.exercises.compare import Outcome, compare, compare_parts, fmt, matches, non_real, to_array
+
+Hint = str | tuple[str, ...]
+"""A hint, or hints in stages: a nudge first (what to look at), then more specific ones. None
+states the answer's code or value: that is what the folded solution is for."""
 
 
 @dataclass
@@ -32,29 +37,43 @@ class Feedback:
         exercise: the exercise's name, as in the book.
         passed: whether every case passed.
         message: what was checked, or what went wrong (input, expected, got).
-        hint: a nudge toward the fix; empty when the answer passed.
+        hint: a nudge toward the fix, or a tuple of hints in stages; empty when the answer passed.
+            After construction ``hint`` is the stage shown and ``hints`` holds every stage.
     """
 
     exercise: str
     passed: bool
     message: str
-    hint: str = ""
+    hint: Hint = ""
+    hints: tuple[str, ...] = field(default=(), repr=False)
+    stage: int = 0
 
     def __bool__(self) -> bool:
         return self.passed
 
     def __post_init__(self) -> None:
         self.message = running.sentence(self.message)
+        if not self.hints:
+            self.hints = tuple(h for h in ((self.hint,) if isinstance(self.hint, str) else self.hint) if h)
+        self.show_stage(self.stage)
+
+    def show_stage(self, attempt: int) -> None:
+        """Show the hint of this stage: 0 for a first failure, the last stage from then on."""
+        self.stage = min(attempt, len(self.hints) - 1) if self.hints else 0
+        self.hint = self.hints[self.stage] if self.hints else ""
+
+    def _hint_label(self) -> str:
+        return f"Hint ({self.stage + 1} of {len(self.hints)})" if len(self.hints) > 1 else "Hint"
 
     def __str__(self) -> str:
         head = f"[{self.exercise}] " + ("Correct! " if self.passed else "Not yet. ")
-        return head + self.message + (f"\nHint: {self.hint}" if self.hint else "")
+        return head + self.message + (f"\n{self._hint_label()}: {self.hint}" if self.hint else "")
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
         colour, mark = ("#1a7f37", "✔ Correct!") if self.passed else ("#b35900", "✘ Not yet.")
-        hint = f"<br><em>Hint:</em> {html.escape(self.hint)}" if self.hint else ""
+        hint = f"<br><em>{self._hint_label()}:</em> {html.escape(self.hint)}" if self.hint else ""
         return (
             f'<div class="dlc-feedback" style="border-left:4px solid {colour};padding:0.3em 0.8em">'
             f"<strong style='color:{colour}'>{mark}</strong> <code>{html.escape(self.exercise)}</code>: "
@@ -87,104 +106,7 @@ class Mistake:
     """
 
     wrong: Callable[..., Any]
-    hint: str
-
-
-@dataclass
-class _Outcome:
-    ok: bool
-    message: str = ""
-    hint: str = ""
-    extra: dict = field(default_factory=dict)
-
-
-def _fmt(value: Any, precision: int = 4) -> str:
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
-        value = float(value)
-    if isinstance(value, np.ndarray):
-        return np.array2string(value, precision=precision, suppress_small=precision <= 4, threshold=12)
-    if isinstance(value, float):
-        return f"{value:.{max(6, precision)}g}"
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"a {type(value).__name__}"
-    return running.short(text, lines=1, width=120)
-
-
-def _fmt_pair(expected: Any, got: Any) -> tuple[str, str]:
-    """Expected and got, with enough digits that they read differently whenever they differ."""
-    for precision in (4, 6, 9, 12, 17):
-        a, b = _fmt(expected, precision), _fmt(got, precision)
-        if a != b:
-            return a, b
-    return a, b
-
-
-def _non_real(value: Any, depth: int = 0) -> str:
-    """What in an output is not a real number ("complex numbers", "strings", ...), or "" when all is."""
-    if depth > 3:
-        return ""
-    if isinstance(value, (str, bytes)):
-        return "strings"
-    if isinstance(value, complex) or (isinstance(value, np.ndarray) and np.iscomplexobj(value)):
-        return "complex numbers"
-    kind = getattr(getattr(value, "dtype", None), "kind", None)
-    if kind in ("U", "S"):
-        return "strings"
-    if kind == "O":
-        return "objects"
-    if hasattr(value, "is_complex") and callable(value.is_complex) and value.is_complex():  # a torch tensor
-        return "complex numbers"
-    if isinstance(value, (list, tuple)):
-        for item in value[:1000]:
-            found = _non_real(item, depth + 1)
-            if found:
-                return found
-    return ""
-
-
-def _to_array(value: Any) -> np.ndarray | None:
-    """A float64 array from numbers, lists, arrays or tensors; None if not strictly numeric
-    (strings, numeric strings, complex numbers, objects and ragged lists are not numbers)."""
-    if value is None or isinstance(value, (str, bytes, dict, set, frozenset)):
-        return None
-    if hasattr(value, "detach"):  # a torch tensor
-        try:
-            value = value.detach().cpu().numpy()
-        except Exception:
-            return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            array = np.asarray(value)
-    except Exception:  # ragged lists, an __array__ that fails
-        return None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        return None
-    return array.astype(np.float64)
-
-
-def _compare(got: Any, expected: np.ndarray, label: str, rtol: float, atol: float) -> _Outcome:
-    if got is None:
-        return _Outcome(False, f"for {label} your function returned None.", "Did you forget the `return` statement?")
-    array = _to_array(got)
-    if array is None:
-        kind = "complex numbers" if np.iscomplexobj(got) else f"{type(got).__name__} {_fmt(got)}"
-        return _Outcome(False, f"for {label} expected real numbers, got {kind}.")
-    if array.shape != expected.shape:
-        return _Outcome(
-            False,
-            f"for {label} expected an output of shape {expected.shape}, got shape {array.shape}.",
-            "Check which axis you sum or multiply over, and whether you need to keep every element.",
-        )
-    bad = np.isnan(array) & ~np.isnan(expected)
-    if bad.any():
-        return _Outcome(False, f"for {label} your output contains NaN where a number was expected.")
-    if not np.allclose(array, expected, rtol=rtol, atol=atol, equal_nan=True):
-        want, got_text = _fmt_pair(expected, array)
-        return _Outcome(False, f"for {label} expected {want}, got {got_text}.", extra={"got": array})
-    return _Outcome(True)
+    hint: Hint
 
 
 def check_function(
@@ -193,8 +115,10 @@ def check_function(
     reference: Callable[..., Any],
     cases: Sequence[Case],
     *,
-    hint: str,
+    hint: Hint,
     mistakes: Sequence[Mistake] = (),
+    forbid: Callable[[Any], str] | None = None,
+    parts: Sequence[str] = (),
     rtol: float = 1e-6,
     atol: float = 1e-9,
     warnings_are_errors: bool = False,
@@ -206,90 +130,48 @@ def check_function(
         exercise: the exercise's name for the feedback.
         answer: the learner's function (anything may arrive here).
         reference: the correct function, called on the same arguments.
-        cases: the inputs to try, easiest first.
-        hint: the general hint, used when no known mistake matches.
+        cases: the inputs to try, easiest first; each is run once.
+        hint: the general hint (or hints in stages), used when no known mistake matches.
         mistakes: typical wrong answers and their targeted hints.
+        forbid: says why the answer takes a route the exercise forbids (NumPy in a loops
+            exercise, a silenced warning), or "" when it does not; see :mod:`.routes`.
+        parts: names of the parts when the function returns a tuple, e.g. ``("dx", "dW", "db")``:
+            the output must be a tuple of exactly these parts, each compared with its own shape.
         rtol: relative tolerance of the comparison.
         atol: absolute tolerance of the comparison.
         warnings_are_errors: fail an answer that emits a warning (overflow, division by zero).
-        adapt: turns an output into one array before comparing, e.g. a ``(weight, bias)``
-            pair into their concatenation; an output it cannot adapt fails with its message.
+        adapt: turns an output into one array before comparing; an output it cannot adapt
+            fails with its message.
 
     Returns:
         Feedback; never raises.
     """
     try:
         if not callable(answer):
-            return Feedback(exercise, False, f"expected a function, got {type(answer).__name__} {_fmt(answer)}.", hint)
-        adapt_ = adapt or (lambda v: v)
+            return Feedback(exercise, False, f"expected a function, got {type(answer).__name__} {fmt(answer)}.", hint)
+        refused = forbid(answer) if forbid is not None else ""
+        if refused:
+            return Feedback(exercise, False, refused, hint)
         for case in cases:
-            with running.quiet():
-                expected = np.asarray(adapt_(reference(*copy.deepcopy(case.args))), dtype=np.float64)
-            caught: list = []
-
-            def attempt(args: tuple = copy.deepcopy(case.args), caught: list = caught) -> Any:
-                # NumPy's default error handling, whatever the learner set globally
-                with warnings.catch_warnings(record=True) as record, np.errstate(all="warn", under="ignore"):
-                    warnings.simplefilter("always")
-                    result = answer(*args)
-                    result = (result, _to_array(result))  # converting may run the learner's __array__
-                caught.extend(record)
-                return result
-
-            status, result, printed = running.call_limited(attempt, running.TIME_LIMIT_S)
-            said = f" It printed: {running.short(printed)}" if printed.strip() else ""
-            if status == "timeout":
-                return Feedback(
-                    exercise,
-                    False,
-                    f"your function did not return within {running.TIME_LIMIT_S:g} s on {case.label}; look for a loop that never ends.",
-                    hint,
-                )
-            if status == "raised":
-                name = type(result).__name__
-                return Feedback(
-                    exercise,
-                    False,
-                    f"for {case.label} your function raised {name}: {running.short(result)}.{said}",
-                    hint,
-                )
-            got, _ = result
-            non_real = _non_real(got)
-            if non_real:
-                return Feedback(
-                    exercise,
-                    False,
-                    f"for {case.label} your function returned {non_real}; expected real numbers.{said}",
-                    hint,
-                )
-            try:
-                with running.quiet():
-                    got = adapt_(got)
-            except Exception as exc:
-                return Feedback(
-                    exercise, False, f"for {case.label} your output has the wrong form: {running.short(exc)}.", hint
-                )
-            outcome = _compare(got, expected, case.label, rtol, atol)
-            if outcome.ok and warnings_are_errors and caught:
-                outcome = _Outcome(False, f"for {case.label} your function warned: {running.short(caught[0].message)}")
-            if not outcome.ok:
-                got_array = _to_array(got)
+            outcome, said = _run_case(answer, reference, case, parts, rtol, atol, warnings_are_errors, adapt)
+            if outcome.ok:
+                continue
+            if outcome.extra.get("compared"):  # a real output: does it match a known mistake?
+                got = outcome.extra["output"]
                 for mistake in mistakes:
+                    if mistake.wrong is WARNS:
+                        if outcome.extra.get("warned"):
+                            return Feedback(exercise, False, outcome.message + said, mistake.hint)
+                        continue
                     with running.quiet():
                         try:
-                            wrong = _to_array(adapt_(mistake.wrong(*copy.deepcopy(case.args))))
+                            wrong = mistake.wrong(*copy.deepcopy(case.args))
+                            wrong = adapt(wrong) if adapt else wrong
                         except Exception:  # this mistake cannot be made on this input
-                            wrong = None
-                    if (
-                        wrong is not None
-                        and got_array is not None
-                        and wrong.shape == got_array.shape
-                        and np.allclose(got_array, wrong, rtol=rtol, atol=atol, equal_nan=True)
-                    ):
+                            continue
+                    if matches(got, wrong, rtol, atol, parts=bool(parts)):
                         return Feedback(exercise, False, outcome.message + said, mistake.hint)
-                    if mistake.wrong is WARNS and caught:
-                        return Feedback(exercise, False, outcome.message + said, mistake.hint)
-                return Feedback(exercise, False, outcome.message + said, outcome.hint or hint)
+            return Feedback(exercise, False, outcome.message + said, outcome.hint or hint)
         return Feedback(exercise, True, f"all {len(cases)} test cases pass.")
     except KeyboardInterrupt:
         raise
@@ -302,6 +184,67 @@ def check_function(
         )
 
 
+def _run_case(
+    answer: Callable[..., Any],
+    reference: Callable[..., Any],
+    case: Case,
+    parts: Sequence[str],
+    rtol: float,
+    atol: float,
+    warnings_are_errors: bool,
+    adapt: Callable[[Any], Any] | None,
+) -> tuple[Outcome, str]:
+    """Run the learner's function once on one case; the outcome and what it printed."""
+    with running.quiet():
+        expected = reference(*copy.deepcopy(case.args))
+        expected = adapt(expected) if adapt else expected
+        expected = (
+            [np.asarray(e, dtype=np.float64) for e in expected] if parts else np.asarray(expected, dtype=np.float64)
+        )
+    caught: list = []
+
+    def attempt(args: tuple = copy.deepcopy(case.args)) -> Any:
+        # NumPy's default error handling, whatever the learner set globally
+        with warnings.catch_warnings(record=True) as record, np.errstate(all="warn", under="ignore"):
+            warnings.simplefilter("always")
+            result = answer(*args)
+            items = result if parts and isinstance(result, (tuple, list)) and len(result) < 100 else [result]
+            converted = [to_array(item) for item in items]  # converting may run the learner's __array__
+        caught.extend(record)
+        return result, converted
+
+    status, result, printed = running.call_limited(attempt, running.TIME_LIMIT_S)
+    said = f" It printed: {running.short(printed)}" if printed.strip() else ""
+    if status == "timeout":
+        return Outcome(
+            False,
+            f"your function did not return within {running.TIME_LIMIT_S:g} s on {case.label}; "
+            "look for a loop that never ends.",
+        ), said
+    if status == "raised":
+        return Outcome(
+            False, f"for {case.label} your function raised {type(result).__name__}: {running.short(result)}."
+        ), said
+    got = result[0]
+    kind = non_real(got)
+    if kind:
+        return Outcome(False, f"for {case.label} your function returned {kind}; expected real numbers."), said
+    if adapt:
+        try:
+            with running.quiet():
+                got = adapt(got)
+        except Exception as exc:
+            return Outcome(False, f"for {case.label} your output has the wrong form: {running.short(exc)}."), said
+    if parts:
+        outcome = compare_parts(got, expected, parts, case.label, rtol, atol)
+    else:
+        outcome = compare(got, expected, case.label, rtol, atol)
+    if outcome.ok and warnings_are_errors and caught:
+        outcome = Outcome(False, f"for {case.label} your function warned: {running.short(caught[0].message)}")
+    outcome.extra.update(compared=True, output=got, warned=bool(caught))
+    return outcome, said
+
+
 def WARNS(*args: Any) -> None:
     """Marker for :class:`Mistake`: matches any answer that emitted a warning."""
     return None
@@ -312,8 +255,8 @@ def check_value(
     answer: Any,
     expected: Any,
     *,
-    hint: str,
-    mistakes: Sequence[tuple[Any, str]] = (),
+    hint: Hint,
+    mistakes: Sequence[tuple[Any, Hint]] = (),
     rtol: float = 1e-6,
 ) -> Feedback:
     """Compare a value (number, array or set) with the expected one.
@@ -338,7 +281,7 @@ def check_value(
                 return Feedback(
                     exercise,
                     False,
-                    f"expected a set of names, got the string {_fmt(answer)}; write {{{_fmt(answer)}}} for a set of one.",
+                    f"expected a set of names, got the string {fmt(answer)}; write {{{fmt(answer)}}} for a set of one.",
                     hint,
                 )
             status, got, _ = running.call_limited(
@@ -362,19 +305,19 @@ def check_value(
             return Feedback(exercise, False, "; ".join(parts) + ".", hint)
         want = np.asarray(expected, dtype=np.float64)
         status, converted, _ = running.call_limited(
-            lambda: _to_array(answer), running.TIME_LIMIT_S
+            lambda: to_array(answer), running.TIME_LIMIT_S
         )  # an __array__ may loop
         if status != "ok":
             return Feedback(
                 exercise, False, f"your answer could not be read as a number within {running.TIME_LIMIT_S:g} s.", hint
             )
-        outcome = _compare(answer, want, "this question", rtol, 1e-12)
+        outcome = compare(answer, want, "this question", rtol, 1e-12)
         if outcome.ok:
-            return Feedback(exercise, True, f"{_fmt(answer)} is right.")
-        got = _to_array(answer)
+            return Feedback(exercise, True, f"{fmt(answer)} is right.")
+        got = to_array(answer)
         if "got" in outcome.extra:  # numbers of the right shape but wrong: say how, not what
             if want.ndim == 0:
-                message = f"{_fmt(answer)} is not right: it is too {'high' if got > want else 'low'}."
+                message = f"{fmt(answer)} is not right: it is too {'high' if got > want else 'low'}."
             else:
                 off = int(np.sum(~np.isclose(got, want, rtol=rtol, atol=1e-12)))
                 message = f"{off} of {want.size} entries are not right."
