@@ -111,3 +111,70 @@ def test_close_but_wrong_values_print_differently():
 def test_messages_start_with_a_capital():
     feedback = core.check_value("q", np.nan, 0.25, hint="think")
     assert feedback.message[0].isupper() and "0.25" not in str(feedback)
+
+
+def _perturb(value):
+    """A wrong answer close to the right one: every number moved by 1 % plus 0.01."""
+    if isinstance(value, (tuple, list)) and value and not np.isscalar(value[0]):
+        return type(value)(_perturb(v) for v in value)
+    return np.asarray(value, dtype=float) * 1.01 + 0.01
+
+
+def _restructure(value):
+    """The right numbers in the wrong structure: tuple parts flattened into one array, or an
+    array nested one level deeper."""
+    if isinstance(value, tuple) and any(np.ndim(v) for v in value):  # a tuple of numbers may come as a list
+        return np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in value])
+    return [np.asarray(value, dtype=float)]
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_close_answers_and_restructured_answers_never_pass(checker, solution):
+    for change in (_perturb, _restructure):
+        feedback = checker(lambda *args, change=change: change(solution(*args)))
+        assert not feedback.passed, f"{checker.__name__} passed a {change.__name__[1:]}d answer: {feedback}"
+        assert feedback.message[0].isupper() and feedback.hint
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_the_learners_function_runs_once_per_case(checker, solution):
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return solution(*args)
+
+    feedback = checker(counted)
+    assert feedback.passed, str(feedback)
+    found = [int(word) for word in feedback.message.split() if word.isdigit()]
+    if "test cases pass" in feedback.message and found:
+        assert len(calls) == found[0], f"{checker.__name__} ran the answer {len(calls)} times on {found[0]} cases"
+
+
+VALUE_PAIRS = [
+    (c, s) for c, s in PAIRS if not callable(s) and np.ndim(s) == 0 and not isinstance(s, (str, set, frozenset))
+]
+
+
+@pytest.mark.parametrize(("checker", "solution"), VALUE_PAIRS, ids=[c.__name__ for c, _ in VALUE_PAIRS])
+def test_numpy_and_torch_scalars_are_numbers(checker, solution):
+    torch = pytest.importorskip("torch")
+    for answer in (np.asarray(solution), np.float64(solution), torch.tensor(solution)):
+        assert checker(answer).passed, f"{checker.__name__} refused {answer!r}"
+    for answer in (str(solution), [solution], complex(solution) + 1j):
+        assert not checker(answer).passed
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS[:3], ids=IDS[:3])
+def test_the_time_limit_also_works_off_the_main_thread(checker, solution):
+    """Where there is no timer signal (Windows, or a checker called from another thread) the
+    answer runs in a helper thread that is abandoned when the time is up."""
+    import threading
+
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(feedback=checker(busy_loop)))
+    start = time.perf_counter()
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and time.perf_counter() - start < 5
+    assert "did not return" in box["feedback"].message
