@@ -1,33 +1,56 @@
-"""Chapter 5 exercises: every solution passes, typical wrong answers get their hints, checkers never raise."""
+"""Chapter 5 exercises: every solution passes, typical wrong answers get their hints, checkers never
+raise, and every gradient a checker compares with is itself checked against float64 finite
+differences and torch.autograd."""
 
 from __future__ import annotations
 
-import numpy as np
+import functools
+import json
+import time
+from pathlib import Path
 
-from dlcourse.exercises import ch05
+import numpy as np
+import pytest
+import torch
+
+from dlcourse.exercises import ch05, ch05_more
+from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import activations
 from dlcourse.numpy import layers as L
 
-from .exercise_suite import discover, raises_boom, standard_tests
+from .exercise_suite import Args, discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch05)  # every check_X with its solution_X (tests/exercise_suite.py)
-CHECKERS = [checker for checker, _ in SOLUTIONS]
-
-
-def test_count_parameters_solution_passes():
-    feedback = ch05.check_count_parameters(ch05.solution_count_parameters())
-    assert feedback.passed and feedback.hint == "", str(feedback)
-    assert ch05.check_count_parameters(784 * 256 + 256 + 256 * 10 + 10).passed
+SOLUTIONS = discover(ch05, ch05_more)  # every check_X with its solution_X (tests/exercise_suite.py)
+CHECKERS = [checker for checker, _ in SOLUTIONS] + [ch05.check_train_mlp]
+NOTEBOOK = Path(__file__).resolve().parents[1] / "chapters" / "05_backpropagation.ipynb"
 
 
-def test_linear_solutions_agree_with_the_package():
+def test_linear_solutions_agree_with_the_package_and_with_torch():
     rng = np.random.default_rng(0)
     x, w, b, g = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(5, 4))
-    out, cache = L.linear_forward(x, w, b)
+    out, _ = L.linear_forward(x, w, b)
     np.testing.assert_allclose(ch05.solution_linear_forward(x, w, b), out)
-    for ours, theirs in zip(ch05.solution_linear_backward(g, x, w), L.linear_backward(g, cache), strict=True):
-        np.testing.assert_allclose(ours, theirs)
     assert ch05.solution_weight_shape(2, 3) == L.Linear(2, 3, rng).weight.shape
+    # torch.nn.Linear stores the weight (D_out, D_in): the transposed exercise's layout
+    layer = torch.nn.Linear(3, 4).double()
+    xt = torch.tensor(x, requires_grad=True)
+    layer(xt).backward(torch.from_numpy(g))
+    dx, dw, db = ch05.solution_linear_backward_transposed(g, x, layer.weight.detach().numpy())
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(dw, layer.weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(db, layer.bias.grad.numpy(), rtol=1e-12)
+
+
+def test_linear_backward_transposed_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    x, w, b, g = rng.normal(size=(4, 2)), rng.normal(size=(3, 2)), rng.normal(size=3), rng.normal(size=(4, 3))
+    dx, dw, db = ch05.solution_linear_backward_transposed(g, x, w)
+    for got, value, loss in [
+        (dx, x, lambda v: np.sum(g * (v @ w.T + b))),
+        (dw, w, lambda v: np.sum(g * (x @ v.T + b))),
+        (db, b, lambda v: np.sum(g * (x @ w.T + v))),
+    ]:
+        np.testing.assert_allclose(got, numerical_gradient(loss, value.copy()), rtol=1e-7, atol=1e-10)
 
 
 def test_sigmoid_chain_matches_finite_differences():
@@ -36,66 +59,183 @@ def test_sigmoid_chain_matches_finite_differences():
     np.testing.assert_allclose(ch05.solution_sigmoid_chain(x, w), numeric, rtol=1e-7)
 
 
+def test_gelu_backward_matches_finite_differences_and_torch():
+    x = np.concatenate([np.linspace(-5, 5, 41), [-30.0, 30.0]])
+    g = np.random.default_rng(2).normal(size=x.shape)
+    ours = ch05.solution_gelu_backward(g, x)
+    numeric = numerical_gradient(lambda v: float(np.sum(g * ch05.gelu(v))), x.copy())
+    np.testing.assert_allclose(ours, numeric, rtol=1e-7, atol=1e-9)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.gelu(xt, approximate="tanh").backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ours, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ch05.gelu(x), torch.nn.functional.gelu(xt, approximate="tanh").detach().numpy())
+
+
+def test_two_layer_backward_matches_finite_differences_and_torch():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(5, 4)), rng.integers(0, 3, size=5)
+    params = [rng.normal(size=(4, 6)), rng.normal(size=6), rng.normal(size=(6, 3)), rng.normal(size=3)]
+    grads = ch05.solution_two_layer_backward(x, y, *params)
+    for k, (got, value) in enumerate(zip(grads, params, strict=True)):
+
+        def loss(v, k=k):
+            return ch05.two_layer_loss(x, y, *params[:k], v, *params[k + 1 :])
+
+        np.testing.assert_allclose(got, numerical_gradient(loss, value.copy()), rtol=1e-6, atol=1e-9)
+    tparams = [torch.tensor(p, requires_grad=True) for p in params]
+    hidden = torch.relu(torch.from_numpy(x) @ tparams[0] + tparams[1])
+    torch.nn.functional.cross_entropy(hidden @ tparams[2] + tparams[3], torch.from_numpy(y)).backward()
+    for got, p in zip(grads, tparams, strict=True):
+        np.testing.assert_allclose(got, p.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_the_notebooks_stub_holds_the_bug_the_hints_are_written_for():
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    stub = next(
+        "".join(c["source"])
+        for c in cells
+        if c["cell_type"] == "code" and "def two_layer_backward" in "".join(c["source"])
+    )
+    namespace = {"np": np, "ch05": ch05}
+    exec(stub.split("ch05.check_two_layer_backward")[0], namespace)  # the definition, not the call
+    broken = namespace["two_layer_backward"]
+    bugged = functools.partial(ch05_more._two_layer_variant, bug="stub")
+    for case in [ch05_more._two_layer_case(np.random.default_rng(k), 5, 3, 4, 2) for k in range(3)]:
+        for ours, theirs in zip(broken(*case.args), bugged(*case.args), strict=True):
+            np.testing.assert_allclose(ours, theirs)
+    feedback = ch05.check_two_layer_backward(broken)
+    assert not feedback.passed and "only dW1" in feedback.hints[0], str(feedback)
+
+
+def test_a_forgotten_transpose_gets_a_targeted_hint_not_a_numpy_error():
+    for answer, words in [
+        (lambda g, x, w: (g @ w, x.T @ g, g.sum(axis=0)), "dW is transposed"),
+        (lambda g, x, w: (g @ w.T, g.T @ x, g.sum(axis=0)), "dx is not"),
+    ]:
+        feedback = ch05.check_linear_backward_transposed(answer)
+        assert not feedback.passed and words in " ".join(feedback.hints), str(feedback)
+        assert "gufunc" not in feedback.message and "mismatch" not in feedback.message
+
+
+def test_a_wrong_shape_is_named_part_by_part():
+    feedback = ch05.check_linear_backward_transposed(lambda g, x, w: (g @ w, g.T @ x, g.sum(axis=0, keepdims=True)))
+    assert not feedback.passed and "db of shape (2,), got shape (1, 2)" in feedback.message, str(feedback)
+
+
+def test_train_mlp_solution_passes_quickly_and_numbers_of_any_kind_are_accepted():
+    start = time.perf_counter()
+    assert ch05.check_train_mlp(*ch05.solution_train_mlp).passed
+    lr, scale = ch05.solution_train_mlp
+    for answer in (Args((np.asarray(lr), np.asarray(scale))), Args((np.float32(lr), torch.tensor(scale)))):
+        feedback = ch05.check_train_mlp(*answer)
+        assert feedback.passed, str(feedback)
+    assert ch05.check_train_mlp(1, scale).passed  # an int learning rate is a number too
+    assert time.perf_counter() - start < 10
+    for bad in (Args((str(lr), scale)), Args(([lr], scale)), Args((lr, complex(scale))), Args((True, scale))):
+        feedback = ch05.check_train_mlp(*bad)
+        assert not feedback.passed and feedback.message.endswith(".") and feedback.hint, str(feedback)
+
+
+def test_train_mlp_is_seeded_and_tuned_on_validation_not_test():
+    losses, val_accuracy = ch05.train_mlp(*ch05.solution_train_mlp)
+    again, _ = ch05.train_mlp(*ch05.solution_train_mlp)
+    np.testing.assert_array_equal(losses, again)
+    assert losses.shape == (ch05.TRAIN_STEPS,) and losses[-1] < losses[0] / 5
+    _, net = ch05_more._train(*ch05.solution_train_mlp)
+    assert val_accuracy == ch05_more._accuracy(net, "val") != ch05_more._accuracy(net, "test")
+
+
+@pytest.mark.parametrize("lr", [1e-3, 3.0])
+def test_train_mlp_fails_for_learning_rates_far_off(lr):
+    assert not ch05.check_train_mlp(lr, ch05.solution_train_mlp[1]).passed
+
+
 def _outer(x, w):
     s = activations.sigmoid(np.asarray(w * np.asarray(x, dtype=float)))
     return s * (1 - s)
 
 
-# (checker, typical wrong answer, words the targeted hint must contain)
+def gelu_by_autograd(dout, x):
+    """Right numbers by the route the exercise forbids."""
+    xt = torch.tensor(np.asarray(x, dtype=float), requires_grad=True)
+    torch.nn.functional.gelu(xt, approximate="tanh").backward(torch.tensor(np.asarray(dout, dtype=float)))
+    return xt.grad.numpy()
+
+
+def _gelu_pieces(x):
+    return ch05_more._gelu_parts(x)
+
+
+def gelu_without_inner_derivative(dout, x):
+    return ch05_more._gelu_wrong(dout, x, inner="none")
+
+
+def gelu_inner_derivative_constant(dout, x):
+    return ch05_more._gelu_wrong(dout, x, inner="constant")
+
+
+def gelu_tanh_prime_without_square(dout, x):
+    return ch05_more._gelu_wrong(dout, x, tanh_prime="linear")
+
+
+def _variant(bug):
+    return functools.partial(ch05_more._two_layer_variant, bug=bug)
+
+
+# (checker, typical wrong answer, words its hint contains at some stage)
 WRONG = [
-    (ch05.check_weight_shape, lambda n_in, n_out: (n_out, n_in), "transpose"),
-    (ch05.check_linear_forward, lambda x, w, b: x @ w.T + b, "without transposing"),
+    (ch05.check_weight_shape, lambda n_in, n_out: (n_out, n_in), "torch.nn.Linear"),
+    (ch05.check_weight_shape, lambda n_in, n_out: n_in * n_out, "number of weights"),
+    (ch05.check_weight_shape, lambda n_in, n_out: (n_in, n_in), "inner sizes"),
+    (ch05.check_linear_forward, lambda x, w, b: x @ w.T + b, "transposed weight"),
     (ch05.check_linear_forward, lambda x, w, b: x @ w, "bias is missing"),
     (ch05.check_linear_forward, lambda x, w, b: x @ w.T, "Two things"),
     (ch05.check_linear_forward, lambda x, w, b: None, "return"),
-    (ch05.check_linear_backward, lambda g, x, w: (g @ w.T, g.T @ x, g.sum(axis=0)), "dW is transposed"),
-    (ch05.check_linear_backward, lambda g, x, w: (g @ w.T, x.T @ g, g), "add up their contributions"),
-    (ch05.check_linear_backward, lambda g, x, w: (g @ w.T, x.T @ g, g.mean(axis=0)), "not average"),
+    (ch05.check_linear_backward_transposed, lambda g, x, w: (g @ w.T, x.T @ g, g.sum(axis=0)), "book's layout"),
+    (ch05.check_linear_backward_transposed, lambda g, x, w: (g @ w, x.T @ g, g.sum(axis=0)), "dW is transposed"),
+    (ch05.check_linear_backward_transposed, lambda g, x, w: (g @ w.T, g.T @ x, g.sum(axis=0)), "dx is not"),
+    (ch05.check_linear_backward_transposed, lambda g, x, w: (g @ w, g.T @ x, g.mean(axis=0)), "batch size"),
+    (ch05.check_linear_backward_transposed, lambda g, x, w: (g @ w, g.T @ x, g), "one number per output"),
     (ch05.check_sigmoid_chain, _outer, "inner derivative"),
     (ch05.check_sigmoid_chain, lambda x, w: _outer(x, w) * w, "with respect to w"),
     (ch05.check_sigmoid_chain, lambda x, w: activations.sigmoid(w * np.asarray(x)) * x, "not its own derivative"),
+    (ch05.check_gelu_backward, lambda g, x: g * ch05.gelu(x), "forward pass"),
+    (ch05.check_gelu_backward, lambda g, x: ch05.solution_gelu_backward(1.0, x), "dout is ignored"),
+    (ch05.check_gelu_backward, lambda g, x: g * 0.5 * (1 + _gelu_pieces(x)[1]), "product rule"),
+    (ch05.check_gelu_backward, gelu_without_inner_derivative, "du/dx"),
+    (ch05.check_gelu_backward, gelu_inner_derivative_constant, "cubic"),
+    (ch05.check_gelu_backward, gelu_tanh_prime_without_square, "the square"),
+    (ch05.check_gelu_backward, gelu_by_autograd, "Split GELU"),
+    (ch05.check_two_layer_backward, _variant("stub"), "only dW1"),
+    (ch05.check_two_layer_backward, _variant("nomask"), "ReLU"),
+    (ch05.check_two_layer_backward, _variant("mean"), "batch size"),
+    (ch05.check_two_layer_backward, _variant("sum"), "same factor"),
+    (ch05.check_train_mlp, Args((1e-3, 0.18)), "barely moved"),
+    (ch05.check_train_mlp, Args((3.0, 0.18)), "overshoot"),
+    (ch05.check_train_mlp, Args((0.3, 3.0)), "confidently wrong"),
+    (ch05.check_train_mlp, Args((1e30, 0.18)), "blew up"),
+    (ch05.check_train_mlp, Args((0.5, 1e200)), "overflow"),
+    (ch05.check_train_mlp, Args(("0.5", 0.18)), "log scale"),
 ]
 
 
-def test_transposed_dw_on_a_square_case_still_gets_its_hint():
-    """The first case is not square, so the shape check fires; on square cases the values must."""
-    feedback = ch05.check_linear_backward(
-        lambda g, x, w: (g @ w.T, (g.T @ x) if w.shape[0] == w.shape[1] else x.T @ g, g.sum(axis=0))
-    )
-    assert not feedback.passed and "dW is transposed" in feedback.hint, str(feedback)
-
-
-def test_dx_through_untransposed_weights_gets_its_hint():
-    # Only the square case lets dout @ W run; on the others the answer raises and is reported.
-    feedback = ch05.check_linear_backward(
-        lambda g, x, w: (g @ w if w.shape[0] == w.shape[1] else g @ w.T, x.T @ g, g.sum(axis=0))
-    )
-    assert not feedback.passed and "transposed weights" in feedback.hint, str(feedback)
-
-
-def test_wrong_answers_to_the_count():
-    weights = 784 * 256 + 256 * 10
-    feedback = ch05.check_count_parameters(weights)
-    assert not feedback.passed and "weights only" in feedback.hint
-    feedback = ch05.check_count_parameters(weights + 266 + 784)
-    assert not feedback.passed and "input layer has no bias" in feedback.hint
-    feedback = ch05.check_count_parameters(12)
-    assert not feedback.passed and "expected" in feedback.message.lower()
-    assert str(weights + 266) not in str(feedback)  # the feedback never gives the answer away
-
-
-def test_hints_do_not_give_the_answer_away():
-    for checker in CHECKERS:
-        feedback = checker(lambda *a: None)
-        assert "x.T @ dout" not in feedback.hint and "x @ weight + bias" not in feedback.hint
+def test_the_forbidden_route_is_named():
+    feedback = ch05.check_gelu_backward(gelu_by_autograd)
+    assert not feedback.passed and "uses torch" in feedback.message, str(feedback)
 
 
 def test_exception_inside_learner_code_is_reported():
-    feedback = ch05.check_linear_backward(raises_boom)
+    feedback = ch05.check_linear_backward_transposed(raises_boom)
     assert "raised RuntimeError: boom" in feedback.message
-    assert "dout (4, 3)" in feedback.message  # which input failed
+    assert "dout (3, 2)" in feedback.message  # which input failed
 
 
 test_solution_passes, test_typical_wrong_answer_gets_its_hint, test_checker_never_raises = standard_tests(
     SOLUTIONS, WRONG, CHECKERS
 )
+
+
+def test_train_mlp_refuses_what_is_not_a_learning_rate_in_one_sentence():
+    for args in [("0.5", 0.1), (0.0, 0.1), (0.5, -1.0), (None, 0.1)]:
+        with pytest.raises(ValueError, match=r"^[A-Z].*\.$"):
+            ch05.train_mlp(*args)

@@ -101,9 +101,11 @@ def compare(got: Any, expected: np.ndarray, label: str, rtol: float, atol: float
         kind = "complex numbers" if np.iscomplexobj(got) else f"{type(got).__name__} {fmt(got)}"
         return Outcome(False, f"for {label} expected real numbers, got {kind}.")
     if array.shape != expected.shape:
+        want = "a single number" if expected.ndim == 0 else f"an output of shape {expected.shape}"
+        have = "a single number" if array.ndim == 0 else f"shape {array.shape}"
         return Outcome(
             False,
-            f"for {label} expected an output of shape {expected.shape}, got shape {array.shape}.",
+            f"for {label} expected {want}, got {have}.",
             "Check which axis you sum or multiply over, and whether you need to keep every element.",
         )
     bad = np.isnan(array) & ~np.isnan(expected)
