@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import time
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
-from dlcourse.exercises import ch08
-from dlcourse.numpy import optim, rnn
+from dlcourse.exercises import ch08, ch08_more, running, tracking
+from dlcourse.gradcheck import numerical_gradient
+from dlcourse.numpy import lstm, optim, rnn
 from dlcourse.numpy.layers import Parameter
 from dlcourse.text import softmax_with_temperature
 
 from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch08)  # every check_X with its solution_X (tests/exercise_suite.py)
+SOLUTIONS = discover(ch08, ch08_more)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
+MORE = [(c, s) for c, s in SOLUTIONS if c.__module__ == ch08_more.__name__]
 
 
 def test_solutions_agree_with_the_package_and_torch():
@@ -37,8 +42,36 @@ def test_solutions_agree_with_the_package_and_torch():
         np.testing.assert_allclose(ours, p.grad, rtol=1e-5)
 
 
+@pytest.mark.parametrize("n, d, hidden", [(2, 3, 2), (1, 5, 4), (4, 2, 3)])
+def test_gru_solution_agrees_with_torch_gru_cell(n, d, hidden):
+    """The exercise's equations are torch.nn.GRUCell's: same layout (r, z, n), same place of the reset gate."""
+    torch.manual_seed(n + d + hidden)
+    cell = torch.nn.GRUCell(d, hidden).double()
+    params = {name: p.detach().numpy() for name, p in cell.named_parameters()}
+    rng = np.random.default_rng(hidden)
+    x, h = rng.normal(size=(n, d)), rng.normal(size=(n, hidden))
+    want = cell(torch.tensor(x), torch.tensor(h)).detach().numpy()
+    np.testing.assert_allclose(ch08.solution_gru_step(x, h, params), want, rtol=1e-12, atol=1e-14)
+
+
+def test_the_fixed_lstm_agrees_with_torch_and_the_package():
+    torch.manual_seed(3)
+    layer = torch.nn.LSTM(3, 4).double()
+    w = {name.removesuffix("_l0"): p.detach().numpy() for name, p in layer.named_parameters()}
+    rng = np.random.default_rng(3)
+    x, h0, c0 = rng.normal(size=(5, 2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    out, (h_t, c_t) = layer(torch.tensor(x), (torch.tensor(h0)[None], torch.tensor(c0)[None]))
+    h, c = ch08.solution_fix_lstm(x, h0, c0, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+    np.testing.assert_allclose(h, h_t[0].detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c, c_t[0].detach().numpy(), rtol=1e-12, atol=1e-14)
+    h_pkg, c_pkg = _lstm_with_the_package(x, h0, c0, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+    np.testing.assert_allclose(h, h_pkg, rtol=1e-10)
+    np.testing.assert_allclose(c, c_pkg, rtol=1e-10)
+
+
 def test_grad_norm_after_matches_backpropagation_through_a_linear_rnn():
-    """The exercise's formula is what rnn_backward computes when tanh is (nearly) linear."""
+    """The exercise's formula is what autograd computes through the linear recurrence, and what
+    float64 finite differences of the loss <grad, h_T> give."""
     rng = np.random.default_rng(1)
     w = rng.normal(size=(3, 3)) * 0.5
     g = rng.normal(size=3)
@@ -48,6 +81,15 @@ def test_grad_norm_after_matches_backpropagation_through_a_linear_rnn():
         h = h @ torch.tensor(w).T
     h.backward(torch.tensor(g)[None])
     assert ch08.solution_grad_norm_after(g, w, 4) == pytest.approx(np.linalg.norm(hs.grad.numpy()), rel=1e-12)
+
+    def loss(start):
+        out = start
+        for _ in range(4):
+            out = out @ w.T
+        return float(out @ g)
+
+    numeric = numerical_gradient(loss, np.zeros(3))
+    assert ch08.solution_grad_norm_after(g, w, 4) == pytest.approx(np.linalg.norm(numeric), rel=1e-6)
 
 
 def test_other_correct_answers_pass():
@@ -61,12 +103,102 @@ def test_other_correct_answers_pass():
     assert ch08.check_softmax_temperature(lambda z, t: np.exp(z / t - np.logaddexp.reduce(z / t))).passed
 
 
+def _softmax_max_first(logits, temperature):
+    e = np.exp((logits - np.max(logits)) / temperature)  # underflows to 0 for the smallest score of 800
+    return e / np.sum(e)
+
+
+def _softmax_logaddexp(logits, temperature):
+    scaled = np.asarray(logits) / temperature
+    return np.exp(scaled - np.logaddexp.reduce(scaled))
+
+
+@pytest.mark.parametrize("answer", [_softmax_max_first, _softmax_logaddexp, ch08.solution_softmax_temperature])
+def test_a_correct_softmax_passes_whatever_the_learners_error_settings(answer):
+    """Issue 16: under np.seterr(all="raise") and warnings raised as errors, a correct answer whose
+    exp underflows (e ** -1600) still passes, with no hint."""
+    old = np.seterr(all="raise")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            feedback = ch08.check_softmax_temperature(answer)
+    finally:
+        np.seterr(**old)
+    assert feedback.passed and feedback.hint == "", str(feedback)
+
+
+def test_no_softmax_case_has_temperature_one():
+    """At temperature 1 multiplying by the temperature is the right answer, so its hint would blame a
+    correct answer that failed for another reason: no case uses it, and the mistake refuses it."""
+    seen = []
+
+    def spy(logits, temperature):
+        seen.append(float(temperature))
+        return ch08.solution_softmax_temperature(logits, temperature)
+
+    assert ch08.check_softmax_temperature(spy).passed
+    assert seen and 1.0 not in seen
+    with pytest.raises(ValueError):
+        ch08._times_temperature(np.array([1.0, 2.0]), 1.0)
+    tracking.reset_attempts()
+    feedback = ch08.check_softmax_temperature(lambda z, t: ch08.solution_softmax_temperature(z, t)[None])
+    assert not feedback.passed and "multiplied" not in " ".join(feedback.hints), str(feedback)
+
+
 def _no_max(z, t):
     e = np.exp(np.asarray(z) / t)
     return e / e.sum()
 
 
-# (checker, typical wrong answer, words the targeted hint must contain)
+def _silenced(z, t):
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(np.asarray(z) / t)
+        return np.nan_to_num(e / e.sum())
+
+
+def _rnn_from_package(x, h, wi, wh, bi, bh):
+    return rnn.rnn_step_forward(x, h, wi, wh, bi, bh)[0]
+
+
+def _count_with_torch(d, h):
+    return sum(p.numel() for p in torch.nn.LSTM(d, h).parameters())
+
+
+def _clip_with_the_package(grads, max_norm):
+    params = [Parameter(np.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g.copy()
+    optim.clip_grad_norm(params, max_norm)
+    return [p.grad for p in params]
+
+
+def _gru_with_torch(x, h, params):
+    cell = torch.nn.GRUCell(x.shape[1], h.shape[1]).double()
+    cell.load_state_dict({k: torch.tensor(v) for k, v in params.items()})
+    return cell(torch.tensor(x), torch.tensor(h)).detach().numpy()
+
+
+def broken_lstm(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
+    """The chapter's stub, with its bug: the row blocks unpacked in the wrong order."""
+    h, c = h0, c0
+    for x_t in x:  # x: (T, N, D)
+        z = x_t @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh  # (N, 4H)
+        i, f, o, g = np.split(z, 4, axis=1)  # four (N, H) blocks
+        i, f, o = (1 / (1 + np.exp(-a)) for a in (i, f, o))
+        g = np.tanh(g)
+        c = f * c + i * g
+        h = o * np.tanh(c)
+    return h, c
+
+
+def _lstm_with_the_package(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
+    h, c = h0, c0
+    for x_t in x:
+        h, c, _ = lstm.lstm_step_forward(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+    return h, c
+
+
+# (checker, typical wrong answer, words its hint contains at some stage)
 WRONG = [
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: x @ wi.T + bi + h @ wh.T + bh, "applies tanh"),
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + bi + bh), "no feedback loop"),
@@ -74,21 +206,42 @@ WRONG = [
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bi), "bias_hh is missing"),
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bh), "bias_ih is missing"),
     (ch08.check_rnn_step, lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi + bi + h @ wh + bh), "transposes"),
+    (ch08.check_rnn_step, _rnn_from_package, "squashing function"),
     (ch08.check_lstm_parameters, lambda d, h: h * d + h * h + 2 * h, "four blocks"),
     (ch08.check_lstm_parameters, lambda d, h: 3 * (h * d + h * h + 2 * h), "the candidate g"),
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + h * h + h), "two bias vectors"),
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + 2 * h), "recurrent weights"),
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + h * h), "Add the biases"),
-    (ch08.check_softmax_temperature, lambda z, t: np.exp(z * t) / np.exp(z * t).sum(), "Divide by it"),
+    (ch08.check_lstm_parameters, _count_with_torch, "sum of their sizes"),
+    (ch08.check_softmax_temperature, lambda z, t: np.exp(z * t) / np.exp(z * t).sum(), "multiplied by the temperature"),
     (ch08.check_softmax_temperature, lambda z, t: np.exp(np.asarray(z) / t), "add up to 1"),
     (ch08.check_softmax_temperature, _no_max, "overflow"),
-    (ch08.check_grad_norm_after, lambda g, w, k: np.linalg.norm(g @ np.linalg.matrix_power(w.T, k)), "transposed"),
+    (ch08.check_softmax_temperature, ch08._ignores_temperature, "plain softmax"),
+    (ch08.check_softmax_temperature, softmax_with_temperature, "ordinary softmax"),
+    (ch08.check_softmax_temperature, _silenced, "ordinary softmax"),
+    (
+        ch08.check_grad_norm_after,
+        lambda g, w, k: np.linalg.norm(g @ np.linalg.matrix_power(w.T, k)),
+        "first index of W",
+    ),
     (ch08.check_grad_norm_after, lambda g, w, k: np.linalg.norm(g @ np.linalg.matrix_power(w, k + 1)), "too many"),
     (ch08.check_grad_norm_after, lambda g, w, k: g @ np.linalg.matrix_power(w, k), "Euclidean norm"),
     (ch08.check_grad_norm_after, lambda g, w, k: np.linalg.norm(k * (g @ w)), "a power"),
     (ch08.check_clip_by_norm, lambda gs, m: [np.clip(g, -m, m) for g in gs], "direction"),
     (ch08.check_clip_by_norm, lambda gs, m: [g * min(1, m / np.linalg.norm(g)) for g in gs], "each array on its own"),
     (ch08.check_clip_by_norm, lambda gs, m: [g * m / np.sqrt(sum((a**2).sum() for a in gs)) for g in gs], "left alone"),
+    (ch08.check_clip_by_norm, _clip_with_the_package, "one norm over all the gradients"),
+    (ch08.check_gru_step, ch08_more._gru_wrong("update swapped"), "z weighs the old state"),
+    (ch08.check_gru_step, ch08_more._gru_wrong("reset outside the bias"), "bias b_hn included"),
+    (ch08.check_gru_step, ch08_more._gru_wrong("reset before the product"), "original GRU paper"),
+    (ch08.check_gru_step, ch08_more._gru_wrong("blocks"), "read each other's rows"),
+    (ch08.check_gru_step, ch08_more._gru_wrong("sigmoid candidate"), "the candidate tanh"),
+    (ch08.check_gru_step, _gru_with_torch, "which rows of the weights"),
+    (ch08.check_fix_lstm, broken_lstm, "order of the row blocks"),
+    (ch08.check_fix_lstm, ch08_more._lstm_wrong("figo"), "input and forget gates"),
+    (ch08.check_fix_lstm, ch08_more._lstm_wrong(h_reads_c=True), "squashed by tanh"),
+    (ch08.check_fix_lstm, ch08_more._lstm_wrong(swap_outputs=True), "hidden state first"),
+    (ch08.check_fix_lstm, _lstm_with_the_package, "first quantity that differs"),
 ]
 
 
@@ -113,8 +266,8 @@ def _clip_replaces_entries(grads, max_norm):
     [
         (_clip_in_place, "changed the gradients"),
         (_clip_replaces_entries, "changed the gradients"),
-        (_clip_flattened, "shapes"),
-        (lambda grads, m: ch08.solution_clip_by_norm(grads, m)[:1] if len(grads) > 1 else grads, "one per gradient"),
+        (_clip_flattened, "of shape (1, 1), got shape (1,)"),
+        (lambda grads, m: ch08.solution_clip_by_norm(grads, m)[:1], "got a list of 1 items"),
     ],
     ids=["in place", "replaces list entries", "flattened", "drops an array"],
 )
@@ -133,10 +286,19 @@ def test_clip_accepts_returning_the_inputs_when_no_clipping_is_needed():
     assert ch08.check_clip_by_norm(lazy).passed
 
 
-def test_notebook_stub_for_lstm_parameters_gets_a_targeted_hint():
-    """The chapter's stub counts a vanilla RNN layer; its stored feedback must be the targeted hint."""
+def test_notebook_stubs_get_their_targeted_first_hints():
+    """The chapter's stubs are wrong on purpose; their stored feedback is a first-stage nudge."""
+    tracking.reset_attempts()
     feedback = ch08.check_lstm_parameters(lambda d, h: h * d + h**2 + 2 * h)
-    assert not feedback.passed and "vanilla RNN" in feedback.hint, str(feedback)
+    assert not feedback.passed and "quarter" in feedback.hint, str(feedback)
+    feedback = ch08.check_fix_lstm(broken_lstm)
+    assert not feedback.passed and feedback.stage == 0 and "inside the step" in feedback.hint, str(feedback)
+    assert "T = 1" in feedback.message
+    for stage in (1, 2):
+        assert ch08.check_fix_lstm(broken_lstm).stage == stage
+    for checker in (ch08.check_gru_step, ch08.check_rnn_step):
+        feedback = checker(lambda *a: None)
+        assert not feedback.passed and "return" in feedback.hint, str(feedback)
 
 
 def test_one_step_short_gets_its_hint():
@@ -147,19 +309,60 @@ def test_one_step_short_gets_its_hint():
         return np.linalg.norm(out)
 
     feedback = ch08.check_grad_norm_after(short)
-    assert not feedback.passed and "One step short" in feedback.hint, str(feedback)
+    assert not feedback.passed and "One step short" in " ".join(feedback.hints), str(feedback)
 
 
 def test_feedback_never_gives_the_answer_away():
     feedback = ch08.check_lstm_parameters(lambda d, h: 0)
-    assert not feedback.passed and "4 * (" not in feedback.hint
+    assert not feedback.passed and "4 * (" not in " ".join(feedback.hints)
     for checker in CHECKERS:
-        assert "np.tanh(x @ weight_ih.T" not in checker(lambda *a: None).hint
+        hints = " ".join(checker(lambda *a: None).hints)
+        assert "np.tanh(x @ weight_ih.T" not in hints and "(1 - z) * n" not in hints
 
 
 def test_exception_inside_learner_code_is_reported():
     feedback = ch08.check_rnn_step(raises_boom)
     assert "raised RuntimeError: boom" in feedback.message and "x (2, 3)" in feedback.message
+
+
+# tests/test_exercise_hostile.py discovers the checkers defined in ch01 ... ch09 only; the same
+# hostile answers for those defined in ch08_more:
+
+
+def _busy_loop(*args):
+    while True:
+        pass
+
+
+@pytest.mark.parametrize(("checker", "solution"), MORE, ids=[c.__name__ for c, _ in MORE])
+def test_more_checkers_survive_hostile_answers(checker, solution, monkeypatch):
+    monkeypatch.setattr(running, "TIME_LIMIT_S", 0.3)
+    start = time.perf_counter()
+    feedback = checker(_busy_loop)
+    assert not feedback.passed and time.perf_counter() - start < 3.5
+    for answer in (
+        lambda *a: (_ for _ in ()).throw(SystemExit(1)),
+        lambda *a: [np.asarray(p) + 0.5j for p in solution(*a)] if isinstance(solution(*a), (tuple, list)) else 1j,
+        lambda *a: np.asarray(solution(*a), dtype=float) * 1.01 + 0.01,
+        lambda *a: [np.asarray(solution(*a), dtype=float)],
+    ):
+        feedback = checker(answer)
+        assert not feedback.passed and feedback.message[0].isupper() and feedback.hint, str(feedback)
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return solution(*args)
+
+    old = np.seterr(all="raise")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            feedback = checker(counted)
+    finally:
+        np.seterr(**old)
+    assert feedback.passed, str(feedback)
+    assert f"All {len(calls)} test cases pass" in feedback.message  # the answer runs once per case
 
 
 test_solution_passes, test_typical_wrong_answer_gets_its_hint, test_checker_never_raises = standard_tests(

@@ -1,15 +1,27 @@
-"""Checkers and solutions for chapter 8, Recurrent networks and LSTM."""
+"""Checkers and solutions for chapter 8, Recurrent networks and LSTM.
+
+Gradient clipping and the exercises that build and debug something the chapter does not show (a GRU
+step, a broken LSTM loop) are in :mod:`dlcourse.exercises.ch08_more` and re-exported at the end of
+this module, so that a notebook calls every checker as ``ch08.check_X``.
+"""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
 
+from dlcourse.exercises import routes
 from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
-from dlcourse.exercises.running import run_answer
+
+KEY_EXPRESSIONS: dict[str, list[str]] = {
+    "rnn_step": ["x @ weight_ih.T + bias_ih", "h_prev @ weight_hh.T + bias_hh", "np.tanh(x @ weight_ih.T"],
+    "lstm_parameters": ["4 * (h * d + h * h + 2 * h)", "4 * hidden_size * (input_size + hidden_size + 2)"],
+    "softmax_temperature": ["logits / temperature", "scaled - scaled.max()", "np.exp(scaled"],
+    "grad_norm_after": ["g @ weight_hh", "matrix_power(weight_hh, k)", "grad @ np.linalg.matrix_power"],
+}
+"""Fragments of each solution that no first-stage hint may contain (tests/test_exercise_hints.py)."""
 
 # ---------------------------------------------------------------- 8.1 one RNN step
 
@@ -52,33 +64,62 @@ def check_rnn_step(answer: Any) -> Feedback:
         answer,
         solution_rnn_step,
         cases,
-        hint="Add what the input contributes and what the previous hidden state contributes (each through its own "
-        "weights, in PyTorch's layout), add both biases, then squash.",
+        hint=(
+            "Go through the step's formula in the section on the recurrent cell term by term: is every term there, "
+            "and is each weight used in the layout it is stored in?",
+            "Two products (input and previous state, each with its own weight matrix, stored as (hidden, input) "
+            "and (hidden, hidden)), two biases, one squashing function; print the shape of each term to find "
+            "the one that does not fit.",
+        ),
+        forbid=routes.forbid_names(
+            ("rnn_step_forward", "rnn_forward", "RNN", "RNNCell", "torch", "dlcourse"),
+            "this exercise asks you to write the step yourself, without the package or torch",
+        ),
         mistakes=[
             Mistake(
                 lambda x, h, wi, wh, bi, bh: x @ wi.T + bi + h @ wh.T + bh,
-                "Every entry is right before the squashing: the RNN applies tanh to the sum.",
+                (
+                    "Your numbers are the pre-activation: some of them lie outside [-1, 1], where no hidden "
+                    "state of this cell can be.",
+                    "The RNN applies tanh to the sum; without it the hidden state can grow without bound.",
+                ),
             ),
             Mistake(
                 lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + bi + bh),
-                "The previous hidden state is missing: without h_prev there is no feedback loop, and the "
-                "network forgets everything at every step.",
+                (
+                    "Your output does not change when h_prev changes: the step has no memory.",
+                    "The previous hidden state is missing: without its term there is no feedback loop, and the "
+                    "network forgets everything at every step.",
+                ),
             ),
             Mistake(
                 lambda x, h, wi, wh, bi, bh: 1 / (1 + np.exp(-(x @ wi.T + bi + h @ wh.T + bh))),
-                "That is the sigmoid. The vanilla RNN squashes with tanh, centred on zero.",
+                (
+                    "All your outputs are positive, but a hidden state of this cell can be negative.",
+                    "That is the sigmoid. The vanilla RNN squashes with tanh, centred on zero.",
+                ),
             ),
             Mistake(
                 lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi + bi + h @ wh + bh),
-                "The weights are stored as torch.nn does, (H, D) and (H, H): multiply by their transposes.",
+                (
+                    "The first case has square weights, where a layout mistake still runs: check how the weights "
+                    "are stored.",
+                    "The weights are stored as torch.nn does, (H, D) and (H, H): multiply by their transposes.",
+                ),
             ),
             Mistake(
                 lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bi),
-                "bias_hh is missing: PyTorch's layout has two bias vectors, bias_ih and bias_hh, and both are added.",
+                (
+                    "You are off by a constant shift per hidden unit: count the biases.",
+                    "bias_hh is missing: PyTorch's layout has two bias vectors, bias_ih and bias_hh, and both are added.",
+                ),
             ),
             Mistake(
                 lambda x, h, wi, wh, bi, bh: np.tanh(x @ wi.T + h @ wh.T + bh),
-                "bias_ih is missing: PyTorch's layout has two bias vectors, bias_ih and bias_hh, and both are added.",
+                (
+                    "You are off by a constant shift per hidden unit: count the biases.",
+                    "bias_ih is missing: PyTorch's layout has two bias vectors, bias_ih and bias_hh, and both are added.",
+                ),
             ),
         ],
     )
@@ -108,28 +149,53 @@ def check_lstm_parameters(answer: Any) -> Feedback:
         answer,
         solution_lstm_parameters,
         cases,
-        hint="List the parameter tensors of one layer (weight_ih, weight_hh, bias_ih, bias_hh), work out the shape "
-        "of each from the four blocks (three gates and the candidate), and add up their sizes.",
+        hint=(
+            "List the parameter tensors of one layer and the shape of each; the count is the sum of their sizes.",
+            "There are four tensors (weight_ih, weight_hh, bias_ih, bias_hh); each stacks one block of rows per "
+            "gate and one for the candidate.",
+        ),
+        forbid=routes.forbid_names(
+            ("torch", "nn", "LSTM", "numel", "parameters"),
+            "this exercise asks for the count worked out from the shapes (use torch only to check one case by hand)",
+        ),
         mistakes=[
             Mistake(
                 lambda d, h: h * d + h * h + 2 * h,
-                "That is one block's worth, the size of a vanilla RNN layer. An LSTM stacks four blocks, the three "
-                "gates (i, f, o) and the candidate g, each with its own weights and biases.",
+                (
+                    "That is a quarter of the right count: look at how many blocks the LSTM's tensors stack.",
+                    "That is one block's worth, the size of a vanilla RNN layer. An LSTM stacks four blocks, the "
+                    "three gates (i, f, o) and the candidate g, each with its own weights and biases.",
+                ),
             ),
             Mistake(
                 lambda d, h: 3 * (h * d + h * h + 2 * h),
-                "Three gates (i, f, o) is right, but the candidate g is computed the same way and has its own "
-                "weights and biases too: the parameter tensors stack four blocks of hidden_size rows.",
+                (
+                    "You counted three blocks: is there anything besides the three gates that is computed from "
+                    "x and h with its own weights?",
+                    "Three gates (i, f, o) is right, but the candidate g is computed the same way and has its own "
+                    "weights and biases too: the parameter tensors stack four blocks of hidden_size rows.",
+                ),
             ),
             Mistake(
                 lambda d, h: 4 * (h * d + h * h + h),
-                "PyTorch keeps two bias vectors per layer, bias_ih and bias_hh; count both.",
+                (
+                    "You are short by one bias's worth: count the bias tensors of the layer.",
+                    "PyTorch keeps two bias vectors per layer, bias_ih and bias_hh; count both.",
+                ),
             ),
             Mistake(
                 lambda d, h: 4 * (h * d + 2 * h),
-                "The recurrent weights are missing: every block also reads the previous hidden state through weight_hh.",
+                (
+                    "Your count does not grow fast enough with hidden_size: which weights connect the hidden "
+                    "state to itself?",
+                    "The recurrent weights are missing: every block also reads the previous hidden state through "
+                    "weight_hh.",
+                ),
             ),
-            Mistake(lambda d, h: 4 * (h * d + h * h), "Add the biases: two vectors of 4 H numbers."),
+            Mistake(
+                lambda d, h: 4 * (h * d + h * h),
+                ("Only the weight matrices are counted.", "Add the biases: two vectors per layer, one row each."),
+            ),
         ],
     )
 
@@ -146,42 +212,78 @@ def solution_softmax_temperature(logits: np.ndarray, temperature: float) -> np.n
     return e / e.sum()
 
 
+def _times_temperature(z: np.ndarray, t: float) -> np.ndarray:
+    """The scores multiplied by the temperature; at t = 1 that is the right answer, so no case
+    may use t = 1 (and this mistake refuses it)."""
+    if t == 1:
+        raise ValueError("at temperature 1 this mistake cannot be told from a right answer")
+    scaled = np.asarray(z, dtype=float) * t
+    e = np.exp(scaled - scaled.max())
+    return e / e.sum()
+
+
+def _ignores_temperature(z: np.ndarray, t: float) -> np.ndarray:
+    scaled = np.asarray(z, dtype=float)
+    e = np.exp(scaled - scaled.max())
+    return e / e.sum()
+
+
 @checker
 def check_softmax_temperature(answer: Any) -> Feedback:
-    """Exercise 8.3: ``softmax_temperature(logits, temperature)`` for a vector of scores."""
+    """Exercise 8.3: ``softmax_temperature(logits, temperature)`` for a vector of scores. No case has
+    temperature 1, where multiplying by the temperature would be indistinguishable from dividing."""
     cases = [
-        Case((np.array([2.0, 1.0, 0.0]), 1.0), "logits = [2, 1, 0], temperature = 1"),
         Case((np.array([2.0, 1.0, 0.0]), 0.5), "logits = [2, 1, 0], temperature = 0.5"),
         Case((np.array([1.0, -1.0, 0.5, 3.0]), 2.0), "logits = [1, -1, 0.5, 3], temperature = 2"),
         Case((np.array([800.0, 790.0, 0.0]), 0.5), "logits = [800, 790, 0], temperature = 0.5"),
+        Case((np.array([3.0, 3.0, -2.0]), 4.0), "logits = [3, 3, -2], temperature = 4"),
     ]
-
-    def times(z, t):
-        e = np.exp(np.asarray(z) * t - np.max(np.asarray(z) * t))
-        return e / e.sum()
-
     return check_function(
         "softmax_temperature",
         answer,
         solution_softmax_temperature,
         cases,
-        hint="Rescale the scores by the temperature, then take an ordinary softmax; a low temperature must make the "
-        "largest probability larger.",
+        hint=(
+            "Check two things on the first case: your probabilities add up to 1, and a temperature below 1 makes "
+            "the largest one larger than the plain softmax does.",
+            "The temperature rescales the scores before an ordinary softmax, as in the formula of the section on "
+            "sampling; then make the softmax safe for scores of several hundred.",
+        ),
         warnings_are_errors=True,
+        forbid=routes.forbid_names(
+            ("softmax", "softmax_with_temperature", "log_softmax") + routes.SILENCERS,
+            "this exercise asks you to write the softmax yourself, without hiding a warning",
+        ),
         mistakes=[
             Mistake(
-                times,
-                "You multiplied by the temperature. Divide by it: a temperature below 1 should sharpen the "
-                "distribution, and dividing by a small number stretches the scores apart.",
+                _times_temperature,
+                (
+                    "At temperature 0.5 your distribution is flatter than the plain softmax; it should be sharper.",
+                    "You multiplied by the temperature. A temperature below 1 must stretch the scores apart, "
+                    "and a temperature above 1 squeeze them together.",
+                ),
+            ),
+            Mistake(
+                _ignores_temperature,
+                (
+                    "Your output does not change with the temperature.",
+                    "That is the plain softmax: rescale the scores by the temperature first.",
+                ),
             ),
             Mistake(
                 lambda z, t: np.exp(np.asarray(z) / t),
-                "These are not probabilities yet: divide by their sum so that they add up to 1.",
+                (
+                    "Your numbers do not add up to 1, so they are not probabilities yet.",
+                    "Normalise: divide by their sum so that they add up to 1.",
+                ),
             ),
             Mistake(
                 WARNS,
-                "Large scores overflow exp. Subtract the largest scaled score before exponentiating: the "
-                "probabilities do not change.",
+                (
+                    "Large scores overflow exp: NumPy warned about it.",
+                    "The softmax does not change when the same number is subtracted from every score: choose that "
+                    "number so that no exponent is positive.",
+                ),
             ),
         ],
     )
@@ -220,158 +322,57 @@ def check_grad_norm_after(answer: Any) -> Feedback:
         answer,
         solution_grad_norm_after,
         cases,
-        hint="Going back one step, the chain rule multiplies the gradient row vector by the Jacobian of "
-        "h_t = h_{t-1} W^T with respect to h_{t-1}. Repeat k times, then take the norm.",
+        hint=(
+            "Go back one step first: what does the chain rule do to the gradient between h_t and h_{t-1}? "
+            "Then repeat that k times and measure the length.",
+            "Write one entry of the recurrence, h_t[j] = sum over m of h_{t-1}[m] W[j, m], and differentiate it "
+            "with respect to h_{t-1}[m]: that gives the matrix one step multiplies the gradient by.",
+        ),
         mistakes=[
             Mistake(
                 lambda g, w, k: float(np.linalg.norm(g @ np.linalg.matrix_power(np.asarray(w).T, k))),
-                "The matrix is transposed. With h_t = h_{t-1} W^T and row vectors, the gradient travels back "
-                "through W itself: dL/dh_{t-1} = dL/dh_t W.",
+                (
+                    "The diagonal cases pass but the lopsided one does not: the matrix enters the wrong way round.",
+                    "Write one entry, h_t[j] = sum over m of h_{t-1}[m] W[j, m]: the gradient with respect to "
+                    "h_{t-1}[m] sums over j, the first index of W. Which side of the row vector is that?",
+                ),
             ),
             Mistake(
                 lambda g, w, k: float(np.linalg.norm(power(g, w, k - 1))),
-                "One step short: k steps back means k multiplications (and k = 0 leaves the gradient as it is).",
+                (
+                    "Count the multiplications against k.",
+                    "One step short: k steps back means k multiplications (and k = 0 leaves the gradient as it is).",
+                ),
             ),
             Mistake(
                 lambda g, w, k: float(np.linalg.norm(power(g, w, k + 1))),
-                "One step too many: k steps back means k multiplications.",
+                ("Count the multiplications against k.", "One step too many: k steps back means k multiplications."),
             ),
             Mistake(
                 lambda g, w, k: power(g, w, k),
-                "That is the gradient itself; the question asks for its length, the Euclidean norm.",
+                (
+                    "The exercise asks for one number.",
+                    "That is the gradient itself; the question asks for its length, the Euclidean norm.",
+                ),
             ),
             Mistake(
                 lambda g, w, k: float(np.linalg.norm(k * (np.asarray(g) @ np.asarray(w)))),
-                "The steps multiply, they do not add up: apply the matrix k times (a power), not once times k.",
+                (
+                    "Your norm grows in proportion to k, but each step back multiplies by a matrix again.",
+                    "The steps multiply, they do not add up: apply the matrix k times (a power), not once times k.",
+                ),
             ),
         ],
     )
 
 
-# ---------------------------------------------------------------- 8.5 clipping the gradient norm
-
-
-def solution_clip_by_norm(grads: list[np.ndarray], max_norm: float) -> list[np.ndarray]:
-    """Scale every gradient by the same factor so that their joint norm is at most max_norm;
-    leave them alone when it already is."""
-    total = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
-    scale = min(1.0, max_norm / total) if total > 0 else 1.0
-    return [g * scale for g in grads]
-
-
-def _flatten(grads: Any) -> np.ndarray:
-    if grads is None:
-        raise ValueError("got None; did you forget the `return` statement?")
-    if not isinstance(grads, (list, tuple)):
-        raise ValueError(f"expected a list of arrays, got {type(grads).__name__}")
-    return np.concatenate([np.ravel(np.asarray(g, dtype=float)) for g in grads])
-
-
-_CLIP_SHAPE_HINT = (
-    "Return one array per gradient, each of the shape of the gradient it comes from: multiply each array by "
-    "the common factor rather than a flattened copy."
+# The exercises that follow live in ch08_more.py (this module would pass 450 lines); notebooks call them
+# through this module.
+from dlcourse.exercises.ch08_more import (  # noqa: E402, F401
+    check_clip_by_norm,
+    check_fix_lstm,
+    check_gru_step,
+    solution_clip_by_norm,
+    solution_fix_lstm,
+    solution_gru_step,
 )
-
-
-def _changed(grads: Any, originals: list[np.ndarray]) -> bool:
-    """Whether the list of gradients differs from the originals after the learner's call."""
-    try:
-        return len(grads) != len(originals) or any(
-            not np.array_equal(np.asarray(g, dtype=float), original, equal_nan=True)
-            for g, original in zip(grads, originals, strict=True)
-        )
-    except Exception:  # an entry replaced by something that is not an array
-        return True
-
-
-def _clip_problem(answer: Any, case: Case) -> Feedback | None:
-    """A targeted message when the answer changes its input arrays or returns arrays of the wrong
-    shapes (None when neither happens; ``check_function`` then reports values and errors)."""
-    grads = copy.deepcopy(case.args[0])
-    status, got, _ = run_answer(lambda: answer(grads, case.args[1]))
-    if status != "ok":
-        return None  # check_function reports the exception or the time-out
-    if _changed(grads, case.args[0]):
-        return Feedback(
-            "clip_by_norm",
-            False,
-            f"for {case.label} your function changed the gradients it was given; expected them unchanged.",
-            "Return new arrays: g * scale makes a new array, while g *= scale (or g[...] = ...) overwrites the "
-            "caller's gradient.",
-        )
-    if not isinstance(got, (list, tuple)):
-        return None  # not a list: check_function says what it expected
-    if len(got) != len(case.args[0]):
-        return Feedback(
-            "clip_by_norm",
-            False,
-            f"for {case.label} expected a list of {len(case.args[0])} arrays (one per gradient), got {len(got)}.",
-            _CLIP_SHAPE_HINT,
-        )
-    wanted = [np.shape(g) for g in case.args[0]]
-    try:
-        shapes = [tuple(np.shape(g)) for g in got]
-    except Exception:
-        return None  # ragged or odd entries: check_function reports them
-    if shapes != wanted:
-        return Feedback(
-            "clip_by_norm",
-            False,
-            f"for {case.label} expected arrays of shapes {wanted}, got shapes {shapes}.",
-            _CLIP_SHAPE_HINT,
-        )
-    return None
-
-
-@checker
-def check_clip_by_norm(answer: Any) -> Feedback:
-    """Exercise 8.5: ``clip_by_norm(grads, max_norm)`` for a list of gradient arrays: the values,
-    the shape of every array, and that the input arrays are left unchanged."""
-    cases = [
-        Case(([np.array([3.0, 4.0])], 1.0), "grads = [[3, 4]], max_norm = 1"),
-        Case(([np.array([1.0, 2.0]), np.array([[2.0]])], 1.5), "grads = [[1, 2], [[2]]], max_norm = 1.5"),
-        Case(([np.array([0.3, 0.4]), np.array([0.0])], 1.0), "grads = [[0.3, 0.4], [0]], max_norm = 1 (short already)"),
-        Case(([np.array([6.0, 8.0]), np.array([1.0, 0.0])], 5.0), "grads = [[6, 8], [1, 0]], max_norm = 5"),
-    ]
-
-    def scale_each(grads, m):
-        return [g * min(1.0, m / np.linalg.norm(g)) if np.linalg.norm(g) > 0 else g for g in grads]
-
-    def always(grads, m):
-        total = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
-        return [g * m / total for g in grads]
-
-    try:
-        if callable(answer):
-            for case in cases:
-                problem = _clip_problem(answer, case)
-                if problem is not None:
-                    return problem
-    except Exception:  # never let the pre-check crash; check_function reports the rest
-        pass
-    return check_function(
-        "clip_by_norm",
-        answer,
-        solution_clip_by_norm,
-        cases,
-        hint="Compute one norm over all the gradients together; if it is too large, multiply every gradient by the "
-        "same factor, chosen so that the new norm is exactly max_norm.",
-        adapt=_flatten,
-        mistakes=[
-            Mistake(
-                lambda grads, m: [np.clip(g, -m, m) for g in grads],
-                "Clipping each entry changes the direction of the step. Rescale the whole gradient instead, so "
-                "that it keeps its direction and only its length is capped.",
-            ),
-            Mistake(
-                scale_each,
-                "You capped each array on its own. The norm is taken over all gradients together, and all are "
-                "scaled by the same factor.",
-            ),
-            Mistake(
-                always,
-                "A gradient that is already short enough must be left alone: scale only when the norm exceeds "
-                "max_norm.",
-            ),
-        ],
-    )
