@@ -85,10 +85,8 @@ def standard_tests(solutions: list, wrong: list, checkers: list) -> tuple:
         feedback = call(checker, answer)
         assert not feedback.passed
         assert hint in " ".join(feedback.hints), str(feedback)
-        assert any(
-            word in feedback.message
-            for word in ("expected", "returned", "warned", "too", "not right", "uses", "source", "raised")
-        )
+        words = ("expected", "returned", "warned", "too", "not right", "uses", "source", "raised", "belong", "missing")
+        assert any(word in feedback.message.lower() for word in words), str(feedback)
 
     @pytest.mark.parametrize("checker", checkers, ids=lambda f: f.__name__)
     @given(answer=garbage)

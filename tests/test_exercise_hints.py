@@ -69,7 +69,9 @@ def test_no_first_stage_hint_contains_the_answer(module, checker):
         assert not feedback.passed
         first = normal(feedback.hints[0] if feedback.hints else "") + normal(feedback.message)
         for key in keys:
-            assert normal(key) not in first, f"{checker.__name__}: the first hint or message gives away {key!r}: {feedback}"
+            assert normal(key) not in first, (
+                f"{checker.__name__}: the first hint or message gives away {key!r}: {feedback}"
+            )
 
 
 def raises_value_error(*args):

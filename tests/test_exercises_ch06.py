@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from dlcourse.exercises import ch06
+from dlcourse.exercises import ch06, ch06_more
 
 from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch06)  # every check_X with its solution_X (tests/exercise_suite.py)
+SOLUTIONS = discover(ch06, ch06_more)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
+FUNCTION_CHECKERS = [checker for checker, solution in SOLUTIONS if callable(solution)]
 
 
 def test_other_correct_answers_pass():
-    assert ch06.check_he_std(lambda n: (2 / n) ** 0.5).passed
+    assert ch06.check_he_std(lambda n, a: (2 / ((1 + a * a) * n)) ** 0.5).passed
     assert ch06.check_best_epoch(lambda v: min(range(len(v)), key=v.__getitem__)).passed
     assert ch06.check_dropout_scale(lambda p: 1 / (1 - p)).passed
 
@@ -26,21 +29,101 @@ def test_other_correct_answers_pass():
 
     assert ch06.check_momentum_step(momentum_in_place).passed
     assert ch06.check_momentum_step(lambda w, v, g, lr, mu: [w - lr * (mu * v + g), mu * v + g]).passed
+    assert ch06.check_deep_tanh_settings([0.25, 0.3]).passed
+    chosen, test_acc = ch06.solution_decay_choice()
+    assert ch06.check_decay_choice((np.float32(chosen), round(test_acc, 3))).passed
+    assert ch06.check_deep_tanh_settings((np.float32(0.18), np.float64(0.1))).passed
 
 
-# (checker, typical wrong answer, words the targeted hint must contain)
+def test_he_std_matches_torch_kaiming_gain_for_leaky_relu():
+    torch = pytest.importorskip("torch")
+    for fan_in, slope in [(8, 0.0), (64, 0.2), (100, 0.5), (512, 1.0)]:
+        gain = torch.nn.init.calculate_gain("leaky_relu", slope)
+        assert math.isclose(ch06.solution_he_std(fan_in, slope), gain / math.sqrt(fan_in), rel_tol=1e-12)
+
+
+def test_he_std_keeps_the_second_moment_of_a_leaky_relu_stack():
+    rng = np.random.default_rng(0)
+    for slope in (0.0, 0.3):
+        h = rng.standard_normal((2000, 256))
+        for _ in range(10):
+            z = h @ (ch06.solution_he_std(256, slope) * rng.standard_normal((256, 256)))
+            h = np.where(z > 0, z, slope * z)
+        assert 0.7 < np.mean(h**2) < 1.4
+
+
+def test_first_rise_is_refused_on_a_noisy_curve():
+    assert ch06.solution_best_epoch([0.9, 0.5, 0.6, 0.3]) == 3
+    assert not ch06.check_best_epoch(lambda v: next((i - 1 for i in range(1, len(v)) if v[i] > v[i - 1]), 0)).passed
+
+
+def test_momentum_compares_each_part_with_its_shape():
+    def sol(w, v, g, lr, mu):
+        return ch06.solution_momentum_step(w, v, g, lr, mu)
+
+    assert not ch06.check_momentum_step(lambda *a: (np.concatenate([np.ravel(p) for p in sol(*a)]), [])).passed
+    assert not ch06.check_momentum_step(lambda *a: (sol(*a)[0].reshape(1, -1), sol(*a)[1].reshape(-1, 1))).passed
+
+
+def test_the_broken_loop_measures_higher_validation_losses_at_every_epoch():
+    x_train, y_train = ch06_more.blobs(10, 200)
+    x_val, y_val = ch06_more.blobs(20, 100)
+    good, good_best = ch06.solution_keep_best(x_train, y_train, x_val, y_val, 12, 0)
+    bad, _ = ch06_more.broken_keep_best(x_train, y_train, x_val, y_val, 12, 0)
+    assert len(good) == 12 and good[good_best] == min(good)
+    assert np.all(np.array(bad) > np.array(good))
+
+
+def test_the_deep_tanh_diagnoses_follow_the_measurements():
+    faded = ch06_more.train_deep_tanh(0.01, 0.1)
+    saturated = ch06_more.train_deep_tanh(1.0, 0.1)
+    good = ch06_more.train_deep_tanh(*ch06.solution_deep_tanh_settings)
+    assert faded.last_std < 0.02 and saturated.saturated > 0.25
+    assert 0.02 < good.last_std and good.saturated < 0.25 and good.val_acc >= ch06_more.TARGET
+    assert good.train_loss.shape == (ch06_more.STEPS,) and "validation accuracy" in repr(good)
+
+
+RUNS = {decay: ch06.decay_run(decay) for decay in ch06.DECAYS}  # the weight-decay sweep, cached
+CHOSEN = ch06.solution_decay_choice()[0]
+BY_TEST = max(ch06.DECAYS, key=lambda d: RUNS[d].test_acc)
+BY_TRAIN = min(ch06.DECAYS, key=lambda d: RUNS[d].train_loss)
+
+
+def test_the_decay_sweep_separates_validation_test_and_training_choices():
+    assert len({CHOSEN, BY_TEST, BY_TRAIN}) == 3
+    assert CHOSEN not in (min(ch06.DECAYS), max(ch06.DECAYS))  # an inner optimum
+    assert ch06.decay_run(CHOSEN) is RUNS[CHOSEN]  # cached: the checker does not retrain
+
+
+# (checker, typical wrong answer, words its hint contains at some stage)
+def _momentum(w, v, g, lr, mu):
+    return ch06.solution_momentum_step(w, v, g, lr, mu)
+
+
 WRONG = [
-    (ch06.check_he_std, lambda n: np.sqrt(1 / n), "ReLU zeroes half"),
-    (ch06.check_he_std, lambda n: 2 / n, "returned the variance"),
-    (ch06.check_he_std, lambda n: np.sqrt(2) / n, "whole fraction"),
+    (ch06.check_he_std, lambda n, a: np.sqrt(2 / n), "slope changes nothing"),
+    (ch06.check_he_std, lambda n, a: np.sqrt(2 / ((1 + a) * n)), "enters squared"),
+    (ch06.check_he_std, lambda n, a: 2 / ((1 + a**2) * n), "looks like a variance"),
+    (ch06.check_he_std, lambda n, a: np.sqrt(1 / n), "keeps the whole signal"),
+    (ch06.check_he_std, lambda n, a: np.sqrt(2 / (1 + a**2)) / n, "dependence on fan_in"),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w - lr * g, v), "plain SGD"),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w - lr * g, g), "remember the past"),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w - lr * (mu * v + g), g), "returned velocity forgets"),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w - lr * v, mu * v + g), "OLD velocity"),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w + mu * v - lr * g, mu * v - lr * g), "other common form"),
+    (
+        ch06.check_momentum_step,
+        lambda *a: (np.concatenate([np.ravel(p) for p in _momentum(*a)]), []),
+        "Return both, each the shape of w",
+    ),
+    (
+        ch06.check_momentum_step,
+        lambda *a: (_momentum(*a)[0].reshape(1, -1), _momentum(*a)[1].reshape(-1, 1)),
+        "each the shape of w",
+    ),
     (ch06.check_adam_bias_correction, lambda m, t, b: m, "No correction"),
-    (ch06.check_adam_bias_correction, lambda m, t, b: m * (1 - b**t), "divide instead"),
-    (ch06.check_adam_bias_correction, lambda m, t, b: m / (1 - b), "depends on the step"),
+    (ch06.check_adam_bias_correction, lambda m, t, b: m * (1 - b**t), "divide by it instead"),
+    (ch06.check_adam_bias_correction, lambda m, t, b: m / (1 - b), "depend on the step"),
     (ch06.check_dropout_scale, lambda p: 1 - p, "scales the survivors UP"),
     (ch06.check_dropout_scale, lambda p: 1 / p, "DROPPING"),
     (ch06.check_dropout_scale, lambda p: p, "drop probability, not the scale"),
@@ -48,17 +131,36 @@ WRONG = [
     (ch06.check_best_epoch, lambda v: int(np.argmax(v)), "highest validation loss"),
     (ch06.check_best_epoch, lambda v: int(np.argmin(v)) + 1, "from 0"),
     (ch06.check_best_epoch, lambda v: len(v) - 1 - int(np.argmin(v[::-1])), "earlier epoch"),
+    (
+        ch06.check_best_epoch,
+        lambda v: next((i - 1 for i in range(1, len(v)) if v[i] > v[i - 1]), len(v) - 1),
+        "first rise",
+    ),
+    (ch06.check_keep_best, ch06_more.broken_keep_best, "during training and during measurement"),
+    (ch06.check_keep_best, ch06_more._keep_best_variant(True, False), "stays in evaluation mode"),
+    (ch06.check_keep_best, ch06_more._keep_best_variant(True, True, measure_on_train=True), "epoch by epoch"),
+    (ch06.check_keep_best, lambda *a: (ch06.solution_keep_best(*a)[0], ch06.solution_keep_best(*a)[1] + 1), "epoch"),
+    (ch06.check_decay_choice, (BY_TEST, RUNS[BY_TEST].test_acc), "optimistic estimate"),
+    (ch06.check_decay_choice, (BY_TRAIN, RUNS[BY_TRAIN].test_acc), "memorising"),
+    (ch06.check_decay_choice, (CHOSEN, RUNS[CHOSEN].val_acc), "validation number"),
+    (ch06.check_decay_choice, [CHOSEN, RUNS[BY_TEST].test_acc], "whole sweep"),
+    (ch06.check_decay_choice, (0.02, 0.7), "Which set is there"),
+    (ch06.check_deep_tanh_settings, (0.01, 0.1), "signal fades"),
+    (ch06.check_deep_tanh_settings, (1.0, 0.1), "saturated"),
+    (ch06.check_deep_tanh_settings, (math.sqrt(1 / 32), 3.0), "shot up"),
+    (ch06.check_deep_tanh_settings, (math.sqrt(1 / 32), 0.003), "not far enough"),
+    (ch06.check_deep_tanh_settings, ("0.2", 0.1), "Two things can stop"),
 ]
 
 
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("checker", FUNCTION_CHECKERS, ids=lambda f: f.__name__)
 def test_stub_returning_none_is_told_to_return(checker):
     feedback = checker(lambda *args: None)
     assert not feedback.passed
     assert "return" in feedback.hint or "forget the `return`" in feedback.message
 
 
-@pytest.mark.parametrize("checker", CHECKERS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("checker", FUNCTION_CHECKERS, ids=lambda f: f.__name__)
 def test_exception_inside_learner_code_is_reported(checker):
     feedback = checker(raises_boom)
     assert not feedback.passed and "raised RuntimeError: boom" in feedback.message

@@ -1,4 +1,9 @@
-"""Checkers and solutions for chapter 3, Loss functions."""
+"""Checkers and solutions for chapter 3, Loss functions.
+
+The two exercises that build and debug something the chapter does not show, a binary
+cross-entropy on logits with its gradient and a broken batch cross-entropy, live in
+:mod:`dlcourse.exercises.ch03_more` and are re-exported at the end of this module.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from dlcourse.exercises import routes
 from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
+
+KEY_EXPRESSIONS: dict[str, list[str]] = {
+    "mse": ["np.mean((y_hat - y) ** 2)", "((y_hat - y) ** 2).mean()", "np.mean(diff**2)"],
+    "softmax": ["z.max(axis=axis, keepdims=True)", "np.exp(z - z.max(", "e.sum(axis=axis, keepdims=True)"],
+    "one_hot": ["np.eye(num_classes)[label]", "out[label] = 1"],
+    "cross_entropy": ["-np.log(probs[label])", "-np.log(p[label])"],
+    "dlogits": ["softmax(z) - one_hot", "grad[label] -= 1", "probs - y"],
+}
 
 
 def solution_mse(y_hat: np.ndarray, y: np.ndarray) -> float:
@@ -32,60 +46,126 @@ def check_mse(answer: Any) -> Feedback:
         answer,
         solution_mse,
         cases,
-        hint="Take the difference y_hat - y, square every element, then average.",
+        hint=(
+            "Work the first case out on paper, one error at a time, and compare with what your function returns.",
+            "The name says the order of the operations: take the errors, square each, then take the mean.",
+        ),
         mistakes=[
             Mistake(
                 lambda y_hat, y: np.sum((y_hat - y) ** 2),
-                "You added the squared errors up. The *mean* squared error divides by how many there are.",
+                (
+                    "Your value grows with the number of examples. The *mean* squared error should not.",
+                    "You added the squared errors up; the *mean* squared error divides that total by how many there are.",
+                ),
             ),
             Mistake(
                 lambda y_hat, y: np.mean(y_hat - y),
-                "The differences need squaring before you average them; otherwise errors of opposite sign cancel.",
+                (
+                    "An error of +1 and one of -1 should not cancel out. What makes every error count as positive?",
+                    "The differences need squaring before you average them; otherwise errors of opposite sign cancel.",
+                ),
             ),
             Mistake(
                 lambda y_hat, y: np.mean(np.abs(y_hat - y)),
-                "That is the mean *absolute* error. Square the differences instead of taking their size.",
+                (
+                    "Your value is right where every error is 0 or 1, and wrong elsewhere: errors are measured by their size.",
+                    "That is the mean absolute error. Square the differences instead of taking their absolute value.",
+                ),
             ),
             Mistake(
                 lambda y_hat, y: np.sqrt(np.mean((y_hat - y) ** 2)),
-                "You took a square root at the end (that is the RMSE). The MSE stops at the mean.",
+                (
+                    "Your value is the square root of the right one. Which last step is one too many?",
+                    "You took a square root at the end (that is the RMSE). The MSE stops at the mean.",
+                ),
             ),
         ],
     )
 
 
-def solution_softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax of one score vector (C,), with the maximum subtracted first so that exp never overflows."""
+def solution_softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    """Softmax of ``z`` (any shape) along ``axis``: every slice along that axis sums to one.
+
+    Each slice has its own maximum subtracted first, so that no exponent is positive (no overflow)
+    and the largest term of each sum is exactly 1 (no slice underflows to 0 / 0).
+    """
     z = np.asarray(z, dtype=float)
-    e = np.exp(z - z.max())  # every exponent <= 0
-    return e / e.sum()
+    e = np.exp(z - z.max(axis=axis, keepdims=True))  # same shape as z, every exponent <= 0
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _softmax_other_axis(z: np.ndarray, axis: int) -> np.ndarray:
+    if z.ndim < 2:
+        raise ValueError("one axis only")
+    return solution_softmax(z, 1 - axis)
+
+
+def _softmax_global_max(z: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(z - z.max())  # one shift for the whole array
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 @checker
 def check_softmax(answer: Any) -> Feedback:
-    """Exercise 3.2: a softmax that survives scores in the thousands with no warning."""
+    """Exercise 3.2: ``softmax(z, axis)``, along any axis, for scores in the thousands, with no warning."""
     cases = [
-        Case((np.array([1.0, 2.0, 3.0]),), "z = [1, 2, 3]"),
-        Case((np.array([-1.0, 0.0, 0.5, 4.0]),), "z = [-1, 0, 0.5, 4]"),
-        Case((np.array([1000.0, 1001.0, 1002.0]),), "z = [1000, 1001, 1002]"),
-        Case((np.array([-1000.0, 0.0, 1000.0]),), "z = [-1000, 0, 1000]"),
+        Case((np.array([1.0, 2.0, 3.0]), 0), "z = [1, 2, 3], axis = 0"),
+        Case((np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]]), 1), "z = [[1, 2, 3], [1, 1, 1]], axis = 1"),
+        Case((np.array([[1.0, 2.0], [3.0, 5.0], [0.0, -1.0]]), 0), "z = [[1, 2], [3, 5], [0, -1]], axis = 0"),
+        Case((np.array([1000.0, 1001.0, 1002.0]), 0), "z = [1000, 1001, 1002], axis = 0"),
+        Case(
+            (np.array([[-1000.0, -1001.0, -1002.0], [0.0, 1.0, 2.0]]), 1),
+            "z = [[-1000, -1001, -1002], [0, 1, 2]], axis = 1",
+        ),
+        Case((np.array([[1000.0, -1000.0], [1001.0, 0.0]]), 0), "z = [[1000, -1000], [1001, 0]], axis = 0"),
     ]
     return check_function(
         "softmax",
         answer,
         solution_softmax,
         cases,
-        hint="softmax(z)_i = exp(z_i) / sum_j exp(z_j). Subtracting the same number from every score changes nothing.",
+        hint=(
+            "Check on the failing case that every slice along `axis` of your output is positive and sums to 1.",
+            "Every reduction (the largest score, the sum) must run along `axis` only, and keep that axis "
+            "(keepdims=True) so that it broadcasts back against z.",
+        ),
         warnings_are_errors=True,
+        forbid=routes.forbid_names(
+            routes.SILENCERS, "this exercise asks you to avoid the overflow, not to hide its warning"
+        ),
         mistakes=[
             Mistake(
-                lambda z: np.exp(z - np.max(z)),
-                "The outputs must sum to 1: divide the exponentials by their sum.",
+                _softmax_other_axis,
+                (
+                    "Your output sums to 1 along the other axis. Which axis did the exercise ask for?",
+                    "Use `axis` in every reduction; a softmax written for the last axis (like the package's) "
+                    "normalises rows, and this case asks for columns.",
+                ),
+            ),
+            Mistake(
+                _softmax_global_max,
+                (
+                    "One slice here lies far below the other, and your output for it is not a number. "
+                    "What does each slice's largest exponential come out as?",
+                    "You subtract one maximum for the whole array. A slice whose scores are all far below it "
+                    "underflows to exp(...) = 0 everywhere and then divides 0 by 0; each slice needs its own maximum.",
+                ),
+            ),
+            Mistake(
+                lambda z, axis: np.exp(z - z.max(axis=axis, keepdims=True)),
+                (
+                    "Your output does not sum to 1 along the axis.",
+                    "Divide the exponentials by their sum along `axis`.",
+                ),
             ),
             Mistake(
                 WARNS,
-                "np.exp overflowed on large scores. Which number could you subtract from every score "
-                "so that the largest exponent is 0?",
+                (
+                    "np.exp overflowed (or divided 0 by 0) on this case. Subtracting the same number from every "
+                    "score of a slice does not change its softmax: which number makes the largest exponent 0?",
+                    "Shift each slice by its own largest score before the exponential, so that no exponent is "
+                    "positive and each sum contains a term equal to 1.",
+                ),
             ),
         ],
     )
@@ -117,12 +197,31 @@ def check_one_hot(answer: Any) -> Feedback:
         answer,
         solution_one_hot,
         cases,
-        hint="Start from num_classes zeros and set a single entry to 1.",
+        hint=(
+            "Compare the length of your vector and the position of its 1 with the case in the message.",
+            "Start from num_classes zeros and set the single entry at index label to 1.",
+        ),
         mistakes=[
-            Mistake(_one_based, "The 1 sits one place too early. Python counts from 0: class 0 is the first entry."),
+            Mistake(
+                _one_based,
+                (
+                    "The 1 sits one place away from where it should. Where does Python start counting?",
+                    "The 1 sits one place too early. Python counts from 0: class 0 is the first entry.",
+                ),
+            ),
             Mistake(
                 lambda label, c: 1.0 - solution_one_hot(label, c),
-                "Zeros and ones are swapped: the true class gets 1 and every other class 0.",
+                (
+                    "Your vector has more than one 1 in it.",
+                    "Zeros and ones are swapped: the true class gets 1 and every other class 0.",
+                ),
+            ),
+            Mistake(
+                lambda label, c: np.zeros(c),
+                (
+                    "Your vector is all zeros: the true class is missing.",
+                    "After making the zeros, set the entry at index label to 1 before returning.",
+                ),
             ),
         ],
     )
@@ -146,23 +245,38 @@ def check_cross_entropy(answer: Any) -> Feedback:
         answer,
         solution_cross_entropy,
         cases,
-        hint="With a one-hot label only one term of -sum_i y_i log(y_hat_i) survives.",
+        hint=(
+            "Write the label as a one-hot vector and work the sum of the formula out term by term for the failing case.",
+            "With a one-hot label all terms but one vanish; keep the one of the true class, with the natural log.",
+        ),
         mistakes=[
             Mistake(
                 lambda p, label: np.log(p[label]),
-                "Your loss is negative. A log of a probability is <= 0, so the formula starts with a minus sign.",
+                (
+                    "Your loss is negative, and a loss should not be. Look at the sign in front of the sum.",
+                    "A log of a probability is at most 0, so the formula starts with a minus sign.",
+                ),
             ),
             Mistake(
                 lambda p, label: -np.log10(p[label]),
-                "That is the base-10 logarithm. Cross-entropy uses the natural log, np.log.",
+                (
+                    "Your value is off by a constant factor. Which logarithm does the chapter use?",
+                    "That is the base-10 logarithm. Cross-entropy uses the natural log, np.log.",
+                ),
             ),
             Mistake(
                 lambda p, label: -np.log(p[np.argmax(p)]),
-                "You used the class the model rated highest. The loss looks at the *true* class, given by label.",
+                (
+                    "Which class's probability did you use? The loss cares about one class in particular.",
+                    "You used the class the model rated highest. The loss looks at the *true* class, given by label.",
+                ),
             ),
             Mistake(
                 lambda p, label: -np.sum(np.log(p)),
-                "You summed the log of every class. The one-hot label keeps only one of those terms.",
+                (
+                    "Your loss is too large: it counts every class.",
+                    "You summed the log of every class. The one-hot label keeps only one of those terms.",
+                ),
             ),
         ],
     )
@@ -170,7 +284,7 @@ def check_cross_entropy(answer: Any) -> Feedback:
 
 def solution_dlogits(z: np.ndarray, label: int) -> np.ndarray:
     """Gradient of softmax cross-entropy with respect to the logits of one example: softmax(z) - one_hot(label)."""
-    grad = solution_softmax(z)
+    grad = solution_softmax(z, 0)
     grad[label] -= 1.0
     return grad
 
@@ -188,15 +302,41 @@ def check_dlogits(answer: Any) -> Feedback:
         answer,
         solution_dlogits,
         cases,
-        hint="Go back to the derivation in the chapter: the answer combines the probabilities and the one-hot label.",
+        hint=(
+            "Check two properties of your output on the failing case: its entries should sum to 0, and only "
+            "the true class's entry should be negative.",
+            "Go back to step 4 of the derivation in the chapter: the answer combines the probabilities and the "
+            "one-hot label.",
+        ),
         mistakes=[
             Mistake(
                 lambda z, label: -solution_dlogits(z, label),
-                "Every sign is flipped. Raising the true class's score lowers the loss, so its entry should come out negative.",
+                (
+                    "Every sign is flipped. Which way should the true class's score move to lower the loss?",
+                    "Raising the true class's score lowers the loss, so its entry of the gradient is negative.",
+                ),
             ),
             Mistake(
-                lambda z, label: solution_softmax(z),
-                "Those are the probabilities alone. The label must enter too.",
+                lambda z, label: solution_softmax(z, 0),
+                (
+                    "Your output sums to 1, not to 0, and does not depend on the label.",
+                    "Those are the probabilities alone. The one-hot label must enter too.",
+                ),
+            ),
+            Mistake(
+                lambda z, label: solution_softmax(z, 0) * (np.arange(len(z)) == label) - (np.arange(len(z)) == label),
+                (
+                    "Only the true class's entry is non-zero in your output; the other classes' scores matter too.",
+                    "Every class whose probability is not 0 gets a positive entry: raising its score raises the loss.",
+                ),
             ),
         ],
     )
+
+
+from dlcourse.exercises.ch03_more import (  # noqa: E402, F401 (re-exported: notebooks call chNN.check_...)
+    check_bce_with_logits,
+    check_softmax_cross_entropy,
+    solution_bce_with_logits,
+    solution_softmax_cross_entropy,
+)

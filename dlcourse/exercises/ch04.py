@@ -1,4 +1,9 @@
-"""Checkers and solutions for chapter 4, Gradient descent."""
+"""Checkers and solutions for chapter 4, Gradient descent.
+
+The exercises that train and debug something the chapter does not show, choosing a learning rate
+for an ill-conditioned regression and repairing a broken minibatch epoch, live in
+:mod:`dlcourse.exercises.ch04_more` and are re-exported at the end of this module.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,15 @@ import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
+
+KEY_EXPRESSIONS: dict[str, list[str]] = {
+    "gradient": ["(w * x - y) * x", "x * (w * x - y)", "(y_hat - y) * x"],
+    "gd_step": ["w - lr * grad", "w -= lr * grad"],
+    "run_gd": ["path.append(path[-1] - lr *", "w = w - lr * gradient(w, x, y)"],
+    "lr_limit": ["3 / 14", "0.2143", "len(x) / np.sum(x**2)", "1 / np.mean(x**2)"],
+    "updates_per_epoch": ["math.ceil(n / batch_size)", "-(-n // batch_size)", "len(range(0, n, batch_size))"],
+    "line_gradient": ["2 * np.mean(residual * x)", "2 * np.mean(residual)", "np.mean((a * x + b - y) * x)"],
+}
 
 
 def solution_gradient(w: float, x: float, y: float) -> float:
@@ -29,25 +43,40 @@ def check_gradient(answer: Any) -> Feedback:
         answer,
         solution_gradient,
         cases,
-        hint="Use the chain rule: write the loss as 1/2 u^2 with u = wx - y, then multiply by du/dw.",
+        hint=(
+            "Check the sign and the size of your slope on the first case: the prediction there is too large.",
+            "Use the chain rule: write the loss as 1/2 u^2 with u = wx - y, then multiply by du/dw.",
+        ),
         mistakes=[
             Mistake(
                 lambda w, x, y: w * x - y,
-                "You have the derivative with respect to the prediction. The prediction is w * x, so the "
-                "chain rule multiplies by one more factor.",
+                (
+                    "Your slope is off by a factor that depends on the input.",
+                    "You have the derivative with respect to the prediction. The prediction is w * x, so the "
+                    "chain rule multiplies by one more factor.",
+                ),
             ),
             Mistake(
                 lambda w, x, y: (y - w * x) * x,
-                "The sign is flipped: when the prediction is too large, increasing w makes the loss larger, "
-                "so the slope must be positive there.",
+                (
+                    "Your slope has the wrong sign. Would a larger w raise or lower the loss on the first case?",
+                    "The sign is flipped: when the prediction is too large, increasing w makes the loss larger, "
+                    "so the slope must be positive there.",
+                ),
             ),
             Mistake(
                 lambda w, x, y: 2 * (w * x - y) * x,
-                "That is twice too large: the loss has a factor 1/2 in front, which cancels the 2 from the square.",
+                (
+                    "Your slope is twice the right one.",
+                    "The loss has a factor 1/2 in front, which cancels the 2 from the square.",
+                ),
             ),
             Mistake(
                 lambda w, x, y: 0.5 * (w * x - y) ** 2,
-                "That is the loss itself. The exercise asks for its slope, the derivative with respect to w.",
+                (
+                    "That is the value of the loss, not its slope.",
+                    "The exercise asks for the derivative of the loss with respect to w.",
+                ),
             ),
         ],
     )
@@ -74,23 +103,38 @@ def check_gd_step(answer: Any) -> Feedback:
         answer,
         solution_gd_step,
         cases,
-        hint="The gradient points uphill; the step goes the other way, and the learning rate sets its length.",
+        hint=(
+            "Compare your new weight with the old one on the failing case: did it move, and which way?",
+            "The gradient points uphill; the step goes the other way, and the learning rate sets its length.",
+        ),
         mistakes=[
             Mistake(
                 lambda w, grad, lr: w + lr * grad,
-                "Your step goes uphill: the gradient points towards a larger loss, so move the other way.",
+                (
+                    "Your weight moved in the direction of the gradient.",
+                    "Your step goes uphill: the gradient points towards a larger loss, so move the other way.",
+                ),
             ),
             Mistake(
                 lambda w, grad, lr: w - grad,
-                "The learning rate is missing: it scales the gradient before the step.",
+                (
+                    "Your step has the full length of the gradient.",
+                    "The learning rate is missing: it scales the gradient before the step.",
+                ),
             ),
             Mistake(
                 lambda w, grad, lr: -lr * grad,
-                "You returned only the change. Return the new weight: the old weight plus that change.",
+                (
+                    "Your answer does not depend on the old weight.",
+                    "You returned only the change. Return the new weight: the old weight plus that change.",
+                ),
             ),
             Mistake(
                 lambda w, grad, lr: lr * grad,
-                "You returned only the (uphill) change. Return the new weight, moved against the gradient.",
+                (
+                    "Your answer does not depend on the old weight.",
+                    "You returned only the (uphill) change. Return the new weight, moved against the gradient.",
+                ),
             ),
         ],
     )
@@ -124,62 +168,121 @@ def check_run_gd(answer: Any) -> Feedback:
         answer,
         solution_run_gd,
         cases,
-        hint="Start the list with w0; then, `steps` times, compute the gradient at the latest weight, "
-        "take one step and append the result.",
+        hint=(
+            "Print your path for the first case and compare its length and its first two weights with a step "
+            "done by hand.",
+            "Start the list with w0; then, `steps` times, compute the gradient at the latest weight, "
+            "take one step and append the result.",
+        ),
         mistakes=[
             Mistake(
                 lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps)[1:],
-                "The path should start with the initial weight w0, so it holds steps + 1 values.",
+                (
+                    "Your path is one value short at the start.",
+                    "The path should start with the initial weight w0, so it holds steps + 1 values.",
+                ),
             ),
             Mistake(
                 lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps + 1),
-                "One update too many: `steps` updates give steps + 1 values, counting w0.",
+                (
+                    "Your path is one value too long.",
+                    "One update too many: `steps` updates give steps + 1 values, counting w0.",
+                ),
             ),
             Mistake(
                 lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps)[-1],
-                "You returned only the last weight. Return the whole path, starting with w0.",
+                (
+                    "You returned one number; the exercise asks for the path.",
+                    "You returned only the last weight. Return the whole path, starting with w0.",
+                ),
             ),
             Mistake(
                 lambda w0, x, y, lr, steps: _path(w0, x, y, lr, steps, sign=1.0),
-                "Your weights climb uphill: each step must go against the gradient.",
+                (
+                    "Your weights move away from the minimum.",
+                    "Your weights climb uphill: each step must go against the gradient.",
+                ),
             ),
             Mistake(
                 lambda w0, x, y, lr, steps: _path(w0, x, y, lr, steps, gradient=lambda w, x, y: w * x - y),
-                "Check the gradient: the derivative of 1/2 (wx - y)^2 with respect to w has a factor x.",
+                (
+                    "The steps have the right sign but the wrong length.",
+                    "Check the gradient: the derivative of 1/2 (wx - y)^2 with respect to w has a factor x.",
+                ),
             ),
             Mistake(
                 lambda w0, x, y, lr, steps: np.full(steps + 1, float(w0)),
-                "The weight never changes: update it, and compute the next gradient at the new weight.",
+                (
+                    "The weight never changes along your path.",
+                    "Update the weight, append the new one, and compute the next gradient at the new weight.",
+                ),
             ),
         ],
     )
 
 
-LR_LIMIT_X = 3.0  # the input of the learning-rate exercise; its label is 12
-solution_lr_limit = 2.0 / LR_LIMIT_X**2
+LR_LIMIT_X = np.array([1.0, 2.0, 3.0])  # the inputs of the learning-rate exercise
+LR_LIMIT_Y = np.array([3.0, 5.0, 4.0])  # their labels, which play no part in the limit
+solution_lr_limit = len(LR_LIMIT_X) / float(np.sum(LR_LIMIT_X**2))  # 2 / curvature, curvature 2 mean(x^2)
 
 
 @checker
 def check_lr_limit(answer: Any) -> Feedback:
-    """Exercise 4.4: the learning rate above which gradient descent stops converging, for x = 3.
+    r"""Exercise 4.4: the learning rate above which gradient descent on the mean squared error
+    :math:`L(w) = \frac1N \sum_i (w x_i - y_i)^2`, with x = [1, 2, 3], stops converging.
 
-    Unlike ``check_value``, the feedback never prints the expected number: it only says whether
-    gradient descent still converges at the learner's learning rate.
+    The feedback never prints the expected number: only whether descent converges at the learner's rate.
     """
     name = "lr_limit"
     hint = (
-        "One step multiplies the distance to the optimum by a factor that depends on the learning rate "
-        "and on x. Find where that factor leaves the interval (-1, 1). The label plays no part."
+        "Write one step of gradient descent on this loss and see what it does to the distance w - w*.",
+        "One step multiplies the distance to the optimum by 1 - lr * c, where c is the second derivative of "
+        "the loss. Find c for this loss (a mean over three examples, with no factor 1/2), then where that "
+        "factor leaves the interval (-1, 1). The labels play no part.",
     )
     mistakes = [
         (
-            1.0 / LR_LIMIT_X**2,
-            "Above that learning rate the weight overshoots and oscillates, but the oscillations still "
-            "shrink. Where do they stop shrinking?",
+            solution_lr_limit / 2,
+            (
+                "At that learning rate one step lands on the optimum. Larger ones overshoot; do they all diverge?",
+                "Above it the weight oscillates, but the oscillations still shrink. Where do they stop shrinking?",
+            ),
         ),
-        (0.5, "That is the limit for the chapter's input x = 2. The limit depends on x: redo the algebra with x = 3."),
-        (2.0 / LR_LIMIT_X, "Check the power of x: the gradient has one factor x and the step another."),
-        (1.0 / LR_LIMIT_X, "Check the power of x: the gradient has one factor x and the step another."),
+        (
+            2 * solution_lr_limit,
+            (
+                "Check the constant in your second derivative.",
+                "This loss has no factor 1/2 in front, so the square's 2 stays in its derivative.",
+            ),
+        ),
+        (
+            2.0 / LR_LIMIT_X.max() ** 2,
+            (
+                "That limit comes from one example alone.",
+                "Every example contributes to the curvature: the loss is a mean over all three.",
+            ),
+        ),
+        (
+            2.0 / float(np.sum(LR_LIMIT_X**2)),
+            (
+                "Your curvature is too large by a factor.",
+                "The loss is a mean over the examples, not a sum, and has no factor 1/2.",
+            ),
+        ),
+        (
+            1.0 / float(np.sum(LR_LIMIT_X**2)),
+            (
+                "Your curvature is too large by a factor.",
+                "The loss is a mean over the examples, not a sum.",
+            ),
+        ),
+        (
+            2.0 / float(np.mean(LR_LIMIT_X)) ** 2,
+            (
+                "The curvature involves the squares of the inputs.",
+                "Average x_i^2, not x_i: the mean of the squares is not the square of the mean.",
+            ),
+        ),
     ]
     try:
         try:
@@ -187,7 +290,7 @@ def check_lr_limit(answer: Any) -> Feedback:
             if raw is None or isinstance(raw, (str, bytes, bool)):
                 raise TypeError
             array = np.asarray(raw, dtype=np.float64)
-            if array.size != 1:
+            if array.size != 1 or array.ndim > 0 and not isinstance(raw, np.ndarray):
                 raise TypeError
             value = float(array.reshape(-1)[0])
         except (TypeError, ValueError, OverflowError):
@@ -203,7 +306,7 @@ def check_lr_limit(answer: Any) -> Feedback:
             if value < solution_lr_limit
             else "at that learning rate gradient descent no longer converges, so the limit is lower"
         )
-        message = f"{value:.4g} is not the limit: {side}."
+        message = f"{value:.4g} is not right: {side}."
         for wrong, wrong_hint in mistakes:
             if math.isclose(value, wrong, rel_tol=1e-3):
                 return Feedback(name, False, message, wrong_hint)
@@ -232,20 +335,33 @@ def check_updates_per_epoch(answer: Any) -> Feedback:
         answer,
         solution_updates_per_epoch,
         cases,
-        hint="An epoch uses every example exactly once, in batches of batch_size; count the batches.",
+        hint=(
+            "Count the batches of the failing case by hand.",
+            "An epoch uses every example exactly once, in batches of batch_size; count the batches, the last "
+            "one included.",
+        ),
         mistakes=[
             Mistake(
                 lambda n, b: n // b,
-                "You dropped the last batch. When n is not a multiple of batch_size, the leftover examples "
-                "still form one (smaller) batch, and it is one more update.",
+                (
+                    "One update is missing when n is not a multiple of batch_size.",
+                    "You dropped the last batch. The leftover examples still form one (smaller) batch, and it is "
+                    "one more update.",
+                ),
             ),
             Mistake(
                 lambda n, b: n / b,
-                "An epoch makes a whole number of updates: the leftover examples form one smaller batch.",
+                (
+                    "An epoch makes a whole number of updates.",
+                    "The leftover examples form one smaller batch, which is one whole update.",
+                ),
             ),
             Mistake(
                 lambda n, b: n * b,
-                "Each update uses batch_size examples, so more examples per batch means fewer updates.",
+                (
+                    "Your count grows with the batch size; it should shrink.",
+                    "Each update uses batch_size examples, so more examples per batch means fewer updates.",
+                ),
             ),
         ],
     )
@@ -256,15 +372,6 @@ def solution_line_gradient(a: float, b: float, x: np.ndarray, y: np.ndarray) -> 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     residual = a * x + b - y  # (N,): prediction minus label
     return float(2 * np.mean(residual * x)), float(2 * np.mean(residual))
-
-
-def _pair(value: Any) -> np.ndarray:
-    if value is None:
-        raise ValueError("your function returned None; did you forget the `return` statement?")
-    array = np.asarray(value, dtype=float) if not hasattr(value, "detach") else value.detach().cpu().numpy()
-    if array.shape != (2,):
-        raise ValueError(f"expected a pair (dL/da, dL/db), got {type(value).__name__} of shape {array.shape}")
-    return array
 
 
 @checker
@@ -293,19 +400,49 @@ def check_line_gradient(answer: Any) -> Feedback:
         answer,
         solution_line_gradient,
         cases,
-        hint="With residuals r_i = a x_i + b - y_i, differentiate the mean of r_i^2: the chain rule gives "
-        "dr_i/da = x_i and dr_i/db = 1.",
-        adapt=_pair,
+        hint=(
+            "Check the failing part on the first case by hand: nudge a (or b) by 0.001 and see how the loss moves.",
+            "With residuals r_i = a x_i + b - y_i, differentiate the mean of r_i^2: the chain rule gives "
+            "dr_i/da = x_i and dr_i/db = 1.",
+        ),
+        parts=("dL_da", "dL_db"),
         mistakes=[
-            Mistake(scaled(0.5), "Half the right size: the derivative of r^2 is 2r, and this loss has no 1/2."),
+            Mistake(
+                scaled(0.5),
+                ("Both parts are half the right size.", "The derivative of r^2 is 2r, and this loss has no 1/2."),
+            ),
             Mistake(
                 lambda a, b, x, y: tuple(len(x) * g for g in solution_line_gradient(a, b, x, y)),
-                "N times too large: the loss is a mean over the examples, so divide the sum by N.",
+                (
+                    "Both parts are N times too large.",
+                    "The loss is a mean over the examples, so divide the sum by N.",
+                ),
             ),
-            Mistake(scaled(1.0, -1.0), "The sign is flipped: use prediction minus label, a x + b - y."),
+            Mistake(
+                scaled(1.0, -1.0),
+                (
+                    "Both parts have the wrong sign.",
+                    "The sign is flipped: the residual is prediction minus label, a x + b - y.",
+                ),
+            ),
             Mistake(
                 lambda a, b, x, y: solution_line_gradient(a, b, x, y)[::-1],
-                "The two entries are swapped: return dL/da first, then dL/db.",
+                (
+                    "Your two parts are the right numbers in the wrong places.",
+                    "The two entries are swapped: return dL/da first, then dL/db.",
+                ),
             ),
         ],
     )
+
+
+from dlcourse.exercises.ch04_more import (  # noqa: E402, F401 (re-exported: notebooks call chNN.check_...)
+    LR_STEPS,
+    LR_TARGET,
+    check_choose_lr,
+    check_sgd_epoch,
+    lr_problem,
+    optimal_lr,
+    solution_choose_lr,
+    solution_sgd_epoch,
+)
