@@ -19,7 +19,7 @@ import numpy as np
 
 from dlcourse.exercises.compare import fmt
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
-from dlcourse.exercises.tracking import checker
+from dlcourse.exercises.tracking import checker, solution_value
 from dlcourse.numpy import layers as L
 from dlcourse.numpy import losses
 from dlcourse.numpy import optim as O
