@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -122,15 +121,13 @@ def test_a_wrong_shape_is_named_part_by_part():
     assert not feedback.passed and "db of shape (2,), got shape (1, 2)" in feedback.message, str(feedback)
 
 
-def test_train_mlp_solution_passes_quickly_and_numbers_of_any_kind_are_accepted():
-    start = time.perf_counter()
+def test_train_mlp_solution_passes_and_numbers_of_any_kind_are_accepted():
     assert ch05.check_train_mlp(*ch05.solution_train_mlp).passed
     lr, scale = ch05.solution_train_mlp
     for answer in (Args((np.asarray(lr), np.asarray(scale))), Args((np.float32(lr), torch.tensor(scale)))):
         feedback = ch05.check_train_mlp(*answer)
         assert feedback.passed, str(feedback)
     assert ch05.check_train_mlp(1, scale).passed  # an int learning rate is a number too
-    assert time.perf_counter() - start < 10
     for bad in (Args((str(lr), scale)), Args(([lr], scale)), Args((lr, complex(scale))), Args((True, scale))):
         feedback = ch05.check_train_mlp(*bad)
         assert not feedback.passed and feedback.message.endswith(".") and feedback.hint, str(feedback)
