@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dlcourse import rl
-from dlcourse.exercises import ch09
+from dlcourse.exercises import ch09, ch09_more, running
 from dlcourse.numpy import dqn
 
+from . import test_exercise_hostile as hostile
 from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch09)  # every check_X with its solution_X (tests/exercise_suite.py)
+SOLUTIONS = discover(ch09, ch09_more)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 
@@ -21,6 +23,10 @@ def test_solutions_agree_with_the_package():
     rng = np.random.default_rng(0)
     next_q, r, t = rng.normal(size=(5, 3)), rng.normal(size=5), np.array([0, 1, 0, 1, 0.0])
     np.testing.assert_allclose(ch09.solution_td_targets(r, next_q, t, 0.9), dqn.td_target(r, next_q, t, 0.9))
+    for truncated in (np.zeros(5), np.ones(5), np.array([1, 1, 0, 0, 1.0])):  # a time limit changes no target
+        np.testing.assert_allclose(
+            ch09.solution_td_targets_with_truncation(r, next_q, t, truncated, 0.9), dqn.td_target(r, next_q, t, 0.9)
+        )
 
     q = rng.normal(size=(4, 2))
     mine = ch09.solution_q_update(q, 1, 0, 0.5, 3, False, 0.3, 0.9)
@@ -34,10 +40,22 @@ def test_solutions_agree_with_the_package():
 
 
 def test_epsilon_greedy_probs_match_the_frequencies_of_the_package():
-    q, eps, n = np.array([0.5, -1.0, 2.5, 0.0]), 0.2, 40_000
     rng = np.random.default_rng(1)
-    counts = np.bincount([rl.epsilon_greedy(q, eps, rng) for _ in range(n)], minlength=4)
-    np.testing.assert_allclose(counts / n, ch09.solution_epsilon_greedy_probs(q, eps), atol=0.01)
+    for q in (np.array([0.5, -1.0, 2.5, 0.0]), np.array([2.0, 0.5, 2.0, -1.0])):  # the second has a tie
+        eps, n = 0.2, 40_000
+        counts = np.bincount([rl.epsilon_greedy(q, eps, rng) for _ in range(n)], minlength=4)
+        np.testing.assert_allclose(counts / n, ch09.solution_epsilon_greedy_probs(q, eps), atol=0.01)
+
+
+def test_the_exact_success_probability_matches_played_episodes():
+    """The checker computes the greedy policy's chance from the lake's rules; playing it agrees."""
+    lake = rl.make_env("FrozenLake-v1", is_slippery=True)
+    policy = ch09.solution_train_frozenlake(lake, 20_000, np.random.default_rng(0))
+    exact = ch09_more.success_probability(lake, policy)
+    played = rl.evaluate(lake, lambda s: int(policy[s]), 2000, seed=0).mean()
+    assert abs(played - exact) < 3 * np.sqrt(exact * (1 - exact) / 2000) + 1e-9, (played, exact)
+    best = ch09_more.best_success_probability()
+    assert 0.7 < best < 0.8 and exact <= best
 
 
 def test_other_correct_answers_pass():
@@ -56,6 +74,82 @@ def test_other_correct_answers_pass():
 
     assert ch09.check_q_update(q_update_in_place).passed
     assert ch09.check_linear_epsilon(lambda s, n, a, b, f: max(b, a - (a - b) * s / (f * n))).passed
+    assert ch09.check_td_targets_with_truncation(lambda r, q, t, tr, g: dqn.td_target(r, q, t, g)).passed
+
+    def loop_with_the_package_exploration(env, steps, rng):  # rl.epsilon_greedy is allowed, and breaks ties
+        q = np.zeros((16, 4))
+        state, _ = env.reset()
+        for step in range(steps):
+            action = rl.epsilon_greedy(q[state], max(0.05, 1 - step / (0.7 * steps)), rng)
+            nxt, reward, terminated, truncated, _ = env.step(action)
+            q[state, action] += 0.15 * (reward + (0 if terminated else 0.99 * q[nxt].max()) - q[state, action])
+            state = env.reset()[0] if terminated or truncated else nxt
+        return [int(np.argmax(row)) for row in q]
+
+    feedback = ch09.check_train_frozenlake(loop_with_the_package_exploration)
+    assert feedback.passed, str(feedback)
+
+
+def _loop(env, steps, rng, bug=""):
+    """Q-learning on the lake, with one typical bug."""
+    q = np.zeros((16, 4))
+    state, _ = env.reset()
+    for step in range(steps + (bug == "budget")):
+        epsilon = 0.0 if bug == "greedy" else max(0.05, 1 - step / (0.8 * steps))
+        action = int(rng.integers(4)) if rng.random() < epsilon else int(np.argmax(q[state]))
+        nxt, reward, terminated, truncated, _ = env.step(action)
+        look = state if bug == "this state" else nxt
+        target = reward if terminated else reward + 0.99 * q[look].max()
+        q[state, action] += 0.1 * (target - q[state, action])
+        state = nxt
+        if (terminated or truncated) and bug != "no reset":
+            state, _ = env.reset()
+    return q if bug == "table" else q.argmax(axis=1)
+
+
+def _q_update_mean(q, s, a, r, s2, t, alpha, g):
+    q = np.array(q, dtype=float)
+    q[s, a] += alpha * ((r if t else r + g * q[s2].mean()) - q[s, a])
+    return q
+
+
+def _q_update_next_entry(q, s, a, r, s2, t, alpha, g):
+    q = np.array(q, dtype=float)
+    q[s2, a] += alpha * ((r if t else r + g * q[s2].max()) - q[s2, a])
+    return q
+
+
+def _q_update_wrong_sign(q, s, a, r, s2, t, alpha, g):
+    q = np.array(q, dtype=float)
+    q[s, a] -= alpha * ((r if t else r + g * q[s2].max()) - q[s, a])
+    return q
+
+
+def _tie_to_first(q, e):
+    probs = np.full(len(q), e / len(q))
+    probs[np.argmax(q)] += 1 - e
+    return probs
+
+
+def _broken_loop(env, steps, rng, fix=""):
+    """The notebook's stub of exercise 9.8 (the state moves on before the update), and wrong fixes."""
+    alpha, gamma = 0.15, 0.99
+    q = np.zeros((16, 4))  # (S, A)
+    state, _ = env.reset()
+    for step in range(steps):
+        epsilon = max(0.05, 1.0 - step / (0.7 * steps))
+        if rng.random() < epsilon:
+            action = int(rng.integers(4))
+        else:
+            action = int(np.argmax(q[state]))
+        next_state, reward, terminated, truncated, _ = env.step(action)
+        target = reward if terminated else reward + gamma * np.max(q[state if fix == "this state" else next_state])
+        if fix != "never moves":
+            state = next_state
+        q[state, action] += alpha * (target - q[state, action])
+        if terminated or truncated:
+            state, _ = env.reset()
+    return np.argmax(q, axis=1)  # (S,)
 
 
 # (checker, typical wrong answer, words the targeted hint must contain)
@@ -71,7 +165,7 @@ WRONG = [
     (
         ch09.check_epsilon_greedy_probs,
         lambda q, e: np.where(np.arange(len(q)) == np.argmax(q), 1 - e, e / (len(q) - 1)),
-        "best one included",
+        "never picks the best action",
     ),
     (
         ch09.check_epsilon_greedy_probs,
@@ -83,8 +177,10 @@ WRONG = [
         lambda q, e: np.where(np.arange(len(q)) == np.argmin(q), 1 - e + e / len(q), e / len(q)),
         "HIGHEST",
     ),
-    (ch09.check_td_targets, lambda r, q, t, g: r + g * q.max(axis=1), "even where the episode ended"),
-    (ch09.check_td_targets, lambda r, q, t, g: (r + g * q.max(axis=1)) * (1 - t), "zeroed the reward"),
+    (ch09.check_epsilon_greedy_probs, _tie_to_first, "ties at random"),
+    (ch09.check_epsilon_greedy_probs, lambda q, e: e / len(q) + (1 - e) * (q == q.max()), "more than 1"),
+    (ch09.check_td_targets, lambda r, q, t, g: r + g * q.max(axis=1), "ignore `terminated`"),
+    (ch09.check_td_targets, lambda r, q, t, g: (r + g * q.max(axis=1)) * (1 - t), "removed the reward"),
     (ch09.check_td_targets, lambda r, q, t, g: r + g * (1 - t) * q.mean(axis=1), "BEST action"),
     (
         ch09.check_q_update,
@@ -99,43 +195,121 @@ WRONG = [
     (
         ch09.check_q_update,
         lambda q, s, a, r, s2, t, al, g: ch09.solution_q_update(q, s, a, r, s, t, al, g),
-        "NEXT state",
+        "wrong state's values",
     ),
-    (ch09.check_linear_epsilon, lambda s, n, a, b, f: a + s / (f * n) * (b - a), "keeps falling"),
+    (ch09.check_q_update, _q_update_mean, "averages the next state's action values"),
+    (ch09.check_q_update, _q_update_next_entry, "row of the next state"),
+    (ch09.check_q_update, _q_update_wrong_sign, "away from the target"),
+    (ch09.check_linear_epsilon, lambda s, n, a, b, f: a + s / (f * n) * (b - a), "goes on falling"),
     (ch09.check_linear_epsilon, lambda s, n, a, b, f: a + s / n * (b - a), "whole run"),
+    (ch09.check_linear_epsilon, lambda s, n, a, b, f: b + min(s / (f * n), 1.0) * (a - b), "rises"),
+    (
+        ch09.check_td_targets_with_truncation,
+        lambda r, q, t, tr, g: r + g * (1 - np.maximum(t, tr)) * q.max(axis=1),
+        "time limit like a real ending",
+    ),
+    (
+        ch09.check_td_targets_with_truncation,
+        lambda r, q, t, tr, g: r + g * (1 - np.asarray(tr, dtype=float)) * q.max(axis=1),
+        "wrong flag",
+    ),
+    (ch09.check_td_targets_with_truncation, lambda r, q, t, tr, g: r + g * q.max(axis=1), "ignore how the episodes"),
+    (
+        ch09.check_td_targets_with_truncation,
+        lambda r, q, t, tr, g: r + g * np.maximum(1 - np.asarray(t, dtype=float), tr) * q.max(axis=1),
+        "both terminated and hit the time limit",
+    ),
+    (
+        ch09.check_td_targets_with_truncation,
+        lambda r, q, t, tr, g: r + g * (1 - np.asarray(t, dtype=float)) * q.mean(axis=1),
+        "BEST action",
+    ),
+    (ch09.check_train_frozenlake, lambda env, steps, rng: rl.q_learning(env, 300).policy, "writing the loop yourself"),
+    (ch09.check_train_frozenlake, lambda env, steps, rng: _loop(env, steps, rng, "no reset"), "reset"),
+    (ch09.check_train_frozenlake, lambda env, steps, rng: _loop(env, steps, rng, "greedy"), "hardly explores"),
+    (ch09.check_train_frozenlake, lambda env, steps, rng: _loop(env, steps, rng, "this state"), "landed in"),
+    (ch09.check_train_frozenlake, lambda env, steps, rng: _loop(env, steps, rng, "budget"), "budget"),
+    (ch09.check_train_frozenlake, lambda env, steps, rng: _loop(env, steps, rng, "table"), "the table itself"),
+    (ch09.check_train_frozenlake, lambda env, steps, rng: np.zeros(16, dtype=int), "never called env.step"),
+    (ch09.check_fix_q_learning, _broken_loop, "Follow the variable `state`"),
+    (ch09.check_fix_q_learning, lambda env, steps, rng: rl.q_learning(env, 300).policy, "writing the loop yourself"),
+    (ch09.check_fix_q_learning, lambda env, steps, rng: _broken_loop(env, steps, rng, "never moves"), "`state`"),
+    (ch09.check_fix_q_learning, lambda env, steps, rng: _broken_loop(env, steps, rng, "this state"), "`state`"),
 ]
 
 
 def test_wrong_sign_of_the_update_gets_its_hint():
-    def wrong_sign(q, s, a, r, s2, t, alpha, g):
-        q = np.array(q, dtype=float)
-        q[s, a] -= alpha * ((r if t else r + g * q[s2].max()) - q[s, a])
-        return q
-
-    feedback = ch09.check_q_update(wrong_sign)
-    assert not feedback.passed and "sign" in feedback.hint, str(feedback)
+    feedback = ch09.check_q_update(_q_update_wrong_sign)
+    assert not feedback.passed and "away from the target" in feedback.hint, str(feedback)
 
 
 def test_td_max_down_the_columns_gets_its_hint():
     # The first case is square, so max(axis=0) broadcasts there and fails with a wrong value: the targeted hint.
     feedback = ch09.check_td_targets(lambda r, q, t, g: r + g * (1 - t) * q.max(axis=0))
     assert not feedback.passed, str(feedback)
-    assert "along each row" in feedback.hint, str(feedback)
+    assert "wrong axis" in feedback.hint, str(feedback)
 
 
 def test_hints_do_not_give_the_answer_away():
     for checker in CHECKERS:
         feedback = checker(lambda *a: None)
         for giveaway in ("gamma**k", "gamma ** k", "1 - epsilon + epsilon / A", "min(", "(1 - terminated)"):
-            assert giveaway not in feedback.hint, (giveaway, feedback.hint)
+            assert all(giveaway not in hint for hint in feedback.hints), (giveaway, feedback.hints)
 
 
 def test_exception_inside_learner_code_is_reported():
     feedback = ch09.check_q_update(raises_boom)
     assert "raised RuntimeError: boom" in feedback.message
     assert "s = 0, a = 1" in feedback.message  # which input failed
+    feedback = ch09.check_train_frozenlake(raises_boom)
+    assert "raised RuntimeError: boom" in feedback.message
+
+
+def test_a_training_run_reports_its_steps_and_episodes():
+    feedback = ch09.check_train_frozenlake(lambda env, steps, rng: _loop(env, steps, rng))
+    assert feedback.passed and f"took {ch09_more.TRAIN_STEPS} steps in" in feedback.message, str(feedback)
+
+
+@pytest.mark.parametrize(("checker", "solution"), discover(ch09_more), ids=lambda f: getattr(f, "__name__", ""))
+def test_the_new_checkers_survive_hostile_answers(checker, solution, monkeypatch):
+    """tests/test_exercise_hostile.py discovers the checkers of ch09.py only; the same tests for ch09_more.py."""
+    monkeypatch.setattr(running, "TIME_LIMIT_S", 0.3)
+    for test in (
+        hostile.test_a_hanging_answer_gets_a_verdict_in_time,
+        hostile.test_system_exit_and_huge_messages_become_feedback,
+        hostile.test_complex_or_string_outputs_never_pass,
+        hostile.test_the_learners_global_settings_cannot_fail_a_correct_answer,
+        hostile.test_close_answers_and_restructured_answers_never_pass,
+        hostile.test_the_learners_function_runs_once_per_case,
+    ):
+        test(checker, solution)
 
 
 test_solution_passes, test_typical_wrong_answer_gets_its_hint, test_checker_never_raises = standard_tests(
     SOLUTIONS, WRONG, CHECKERS
 )
+
+
+def test_the_notebooks_broken_loop_fails_and_its_one_line_fix_passes(tmp_path):
+    import importlib.util
+    import pathlib
+
+    import nbformat
+
+    book = pathlib.Path(__file__).parents[1] / "chapters" / "09_deep_reinforcement_learning.ipynb"
+    cell = next(c for c in nbformat.read(book, 4).cells if c.source.startswith("def fix_q_learning("))
+    lines = cell.source.split("\nch09.check_fix_q_learning")[0].splitlines()
+
+    def load(name, lines):  # from a file, so that the checker can read its source
+        path = tmp_path / f"{name}.py"
+        path.write_text("import numpy as np\n\n" + "\n".join(lines) + "\n")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.fix_q_learning
+
+    feedback = ch09.check_fix_q_learning(load("stub", lines))
+    assert not feedback.passed and "Follow the variable `state`" in " ".join(feedback.hints), str(feedback)
+    moved = next(i for i, line in enumerate(lines) if line.strip() == "state = next_state")
+    lines[moved], lines[moved + 1] = lines[moved + 1], lines[moved]  # the fix: update first, then move on
+    assert ch09.check_fix_q_learning(load("fixed", lines)).passed

@@ -1,4 +1,11 @@
-"""Checkers and solutions for chapter 9, Deep reinforcement learning."""
+"""Checkers and solutions for chapter 9, Deep reinforcement learning.
+
+The exercises that build, train or debug something the chapter does not show (TD targets that tell a
+time limit from a real ending, a tabular Q-learning agent trained on the slippery lake, a Q-learning
+loop with a bug) are in
+:mod:`dlcourse.exercises.ch09_more` and re-exported at the end of this module, so that a notebook
+calls every checker as ``ch09.check_X``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,20 @@ import numpy as np
 
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
+
+KEY_EXPRESSIONS: dict[str, list[str]] = {
+    "discounted_return": ["gamma**k", "r + gamma * g", "gamma ** np.arange"],
+    "epsilon_greedy_probs": ["epsilon / q_values.size", "(1 - epsilon) * best / best.sum()", "1 - epsilon + epsilon /"],
+    "td_targets": ["1 - terminated", "next_q.max(axis=1)", "~terminated"],
+    "q_update": ["q[next_state].max()", "alpha * (target - q[state, action])", "reward + gamma * np.max"],
+    "linear_epsilon": ["step / (fraction * total_steps)", "min(progress, 1", "start + progress * (end - start)"],
+}
+"""Fragments of each solution that no first-stage hint may contain (tests/test_exercise_hints.py)."""
+
+
+def _floats(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=float)
+
 
 # ----------------------------------------------------------------------------- 9.1 the discounted return
 
@@ -31,21 +52,33 @@ def check_discounted_return(answer: Any) -> Feedback:
         answer,
         solution_discounted_return,
         cases,
-        hint="Each step further into the future multiplies a reward by one more factor gamma. Which factor does the "
-        "very first reward get, and which the second?",
+        hint=(
+            "Compare your number with the definition of the return in the chapter: how much does each reward "
+            "count, depending on when it arrives?",
+            "Work out the failing case by hand, one reward at a time, and compare each term with what your code adds.",
+        ),
         mistakes=[
             Mistake(
                 lambda r, g: float(sum(r)),
-                "You added the rewards without discounting them: later rewards should count less.",
+                (
+                    "Your result is the plain sum of the rewards, without discounting them.",
+                    "A reward that arrives later should count less than one that arrives now: every step of delay "
+                    "costs one more factor gamma.",
+                ),
             ),
             Mistake(
                 lambda r, g: float(sum(g ** (k + 1) * x for k, x in enumerate(r))),
-                "You discounted the first reward too. It arrives right away and counts fully: its factor is gamma**0.",
+                (
+                    "You discounted the first reward too.",
+                    "The first reward arrives at once, with no delay at all: it counts in full.",
+                ),
             ),
             Mistake(
                 lambda r, g: float(sum(g ** (len(r) - 1 - k) * x for k, x in enumerate(r))),
-                "Your discounts run backwards: the LAST reward counts fully in your sum. Seen from the start, "
-                "the first reward counts fully and later ones less.",
+                (
+                    "Your discounts run backwards: the LAST reward counts in full in your sum.",
+                    "Seen from the start of the episode, which reward is the nearest, and which the most distant?",
+                ),
             ),
         ],
     )
@@ -55,15 +88,20 @@ def check_discounted_return(answer: Any) -> Feedback:
 
 
 def solution_epsilon_greedy_probs(q_values: np.ndarray, epsilon: float) -> np.ndarray:
-    """The probability of each action under epsilon-greedy (unique best action).
+    """The probability of each action under epsilon-greedy, ties among the best broken uniformly.
 
-    With probability epsilon the agent picks uniformly among all A actions, the best one
-    included; otherwise it picks the best one.
+    With probability epsilon the agent picks uniformly among all A actions, the best ones
+    included; otherwise it picks one of the actions that tie for the highest value, each equally likely.
     """
     q_values = np.asarray(q_values, dtype=float)
+    best = q_values == q_values.max()  # (A,) True for every action that ties for the highest value
     probs = np.full(q_values.shape, epsilon / q_values.size)  # the exploring share, spread evenly
-    probs[np.argmax(q_values)] += 1.0 - epsilon  # the exploiting share
-    return probs
+    return probs + (1 - epsilon) * best / best.sum()  # the exploiting share, split among the best
+
+
+def _is_first_best(q: np.ndarray) -> np.ndarray:
+    """(A,) True only at np.argmax(q), the first of the best actions."""
+    return np.arange(len(q)) == np.argmax(q)
 
 
 @checker
@@ -73,42 +111,56 @@ def check_epsilon_greedy_probs(answer: Any) -> Feedback:
         Case((np.array([1.0, 3.0, 2.0]), 0.0), "q_values = [1, 3, 2], epsilon = 0"),
         Case((np.array([1.0, 3.0, 2.0]), 0.3), "q_values = [1, 3, 2], epsilon = 0.3"),
         Case((np.array([0.5, -1.0, 2.5, 0.0]), 0.2), "q_values = [0.5, -1, 2.5, 0], epsilon = 0.2"),
+        Case((np.array([2.0, 0.5, 2.0, -1.0]), 0.2), "q_values = [2, 0.5, 2, -1] (a tie), epsilon = 0.2"),
+        Case((np.zeros(4), 0.1), "q_values = [0, 0, 0, 0] (all tie), epsilon = 0.1"),
         Case((np.array([-2.0, -0.5]), 1.0), "q_values = [-2, -0.5], epsilon = 1"),
     ]
-
-    def greedy_gets_one_minus_eps(q, eps):
-        q = np.asarray(q, dtype=float)
-        probs = np.full(q.shape, eps / (q.size - 1))
-        probs[np.argmax(q)] = 1 - eps
-        return probs
-
-    def exploring_forgotten_on_best(q, eps):
-        q = np.asarray(q, dtype=float)
-        probs = np.full(q.shape, eps / q.size)
-        probs[np.argmax(q)] = 1 - eps
-        return probs
-
-    def argmin_instead(q, eps):
-        return solution_epsilon_greedy_probs(-np.asarray(q, dtype=float), eps)
-
     return check_function(
         "epsilon_greedy_probs",
         answer,
         solution_epsilon_greedy_probs,
         cases,
-        hint="Split the decision in two: with probability epsilon a uniformly random action (any of the A), "
-        "otherwise the action with the highest value. Add up the ways each action can be chosen.",
+        hint=(
+            "Split the decision in two: first the coin that decides between exploring and exploiting, then the "
+            "action each branch picks. In how many ways can each action be chosen?",
+            "Add up, for each action, the probability of the exploring branch picking it and the probability of the "
+            "greedy branch picking it. The probabilities of all actions must add up to 1.",
+        ),
         mistakes=[
             Mistake(
-                greedy_gets_one_minus_eps,
-                "The random action is drawn from ALL actions, the best one included, so the best action can be "
-                "chosen in two ways, and every other action gets epsilon / A, not epsilon / (A - 1).",
+                lambda q, e: np.where(_is_first_best(q), 1 - e, e / (len(q) - 1)),
+                (
+                    "Your exploring branch never picks the best action.",
+                    "The random action is drawn from ALL A actions, the best one included: the best action can be "
+                    "chosen in two ways, and each of the A actions is equally likely in the random draw.",
+                ),
             ),
             Mistake(
-                exploring_forgotten_on_best,
-                "Your probabilities do not add up to 1: the best action can also be picked by the random draw.",
+                lambda q, e: np.where(_is_first_best(q), 1 - e, e / len(q)),
+                (
+                    "Your probabilities do not add up to 1.",
+                    "The best action can be picked by the greedy branch AND by the random draw: add both.",
+                ),
             ),
-            Mistake(argmin_instead, "The greedy action is the one with the HIGHEST value."),
+            Mistake(
+                lambda q, e: solution_epsilon_greedy_probs(-np.asarray(q, dtype=float), e),
+                ("Your greedy branch picks the wrong action.", "The greedy action is the one with the HIGHEST value."),
+            ),
+            Mistake(
+                lambda q, e: np.where(_is_first_best(q), 1 - e + e / len(q), e / len(q)),
+                (
+                    "With a tie for the best value, your probabilities favour one of the tied actions.",
+                    "Epsilon-greedy breaks ties at random: every action that ties for the highest value is equally "
+                    "likely to be the greedy pick. np.argmax returns only the first of them.",
+                ),
+            ),
+            Mistake(
+                lambda q, e: e / len(q) + (1 - e) * (np.asarray(q) == np.max(q)),
+                (
+                    "With a tie for the best value, your probabilities add up to more than 1.",
+                    "The greedy branch picks ONE action: its probability is shared among the tied actions.",
+                ),
+            ),
         ],
     )
 
@@ -155,35 +207,41 @@ def check_td_targets(answer: Any) -> Feedback:
         answer,
         solution_td_targets,
         cases,
-        hint="Row n of next_q holds the values of all actions in the next state s'_n. The agent will act well from "
-        "there on, and nothing at all follows a terminal state.",
+        hint=(
+            "Row n of next_q holds the values of all actions in the next state s'_n. Which of them does the target "
+            "use, and what changes where the episode ended in s'_n?",
+            "The agent will act as well as it can from s' on; and after a terminal state no more rewards come. "
+            "Check your output row by row on the failing case.",
+        ),
         mistakes=[
             Mistake(
-                lambda r, q, t, g: np.asarray(r, dtype=float) + g * np.asarray(q, dtype=float).max(axis=1),
-                "You bootstrap from every next state, even where the episode ended: after a terminal state no more "
-                "reward can come, so the target there is just the reward.",
+                lambda r, q, t, g: _floats(r) + g * _floats(q).max(axis=1),
+                (
+                    "Your targets ignore `terminated`.",
+                    "After a terminal state no more rewards can come: the part of the target that estimates the "
+                    "rewards after s' must vanish there.",
+                ),
             ),
             Mistake(
-                lambda r, q, t, g: (
-                    (np.asarray(r, dtype=float) + g * np.asarray(q, dtype=float).max(axis=1))
-                    * (1 - np.asarray(t, dtype=float))
+                lambda r, q, t, g: (_floats(r) + g * _floats(q).max(axis=1)) * (1 - _floats(t)),
+                (
+                    "Where the episode ended your target is 0: you removed the reward as well.",
+                    "The last reward was still received. Only the estimate of what comes after s' goes.",
                 ),
-                "Where the episode ended you zeroed the reward as well. The last reward was still received: only the "
-                "future part goes.",
             ),
             Mistake(
-                lambda r, q, t, g: (
-                    np.asarray(r, dtype=float)
-                    + g * (1 - np.asarray(t, dtype=float)) * np.asarray(q, dtype=float).mean(axis=1)
+                lambda r, q, t, g: _floats(r) + g * (1 - _floats(t)) * _floats(q).mean(axis=1),
+                (
+                    "Your targets average over the actions in s'.",
+                    "Q-learning assumes the agent takes the BEST action in s', not an average one.",
                 ),
-                "Q-learning assumes the agent takes the BEST action in s', not an average one.",
             ),
             Mistake(
-                lambda r, q, t, g: (
-                    np.asarray(r, dtype=float)
-                    + g * (1 - np.asarray(t, dtype=float)) * np.asarray(q, dtype=float).max(axis=0)
+                lambda r, q, t, g: _floats(r) + g * (1 - _floats(t)) * _floats(q).max(axis=0),
+                (
+                    "Your maximum runs over the wrong axis.",
+                    "Take the maximum along each row (over the actions of one next state), not down the columns.",
                 ),
-                "Take the maximum along each row (over the actions of one next state), not down the columns.",
             ),
         ],
     )
@@ -209,33 +267,36 @@ def solution_q_update(
     return q
 
 
+def _q_update_with(
+    q: np.ndarray, s: int, a: int, r: float, s2: int, t: bool, alpha: float, g: float, *, bootstrap: str
+) -> np.ndarray:
+    """The update with a wrong bootstrap term: the mean of Q[s'], Q[s', a], or the max of Q[s]."""
+    q = np.array(q, dtype=float)
+    future = {"mean": q[s2].mean(), "same action": q[s2, a], "this state": q[s].max()}[bootstrap]
+    target = r if t else r + g * future
+    q[s, a] += alpha * (target - q[s, a])
+    return q
+
+
 @checker
 def check_q_update(answer: Any) -> Feedback:
     """Exercise 9.4: ``q_update(q, state, action, reward, next_state, terminated, alpha, gamma)`` returns the new table."""
-    table = np.array([[0.0, 0.5], [0.2, 0.8], [0.0, 0.0]])
+    table = np.array([[0.0, 0.4], [0.2, 1.0], [0.0, 0.0]])
     cases = [
         Case(
             (table, 0, 1, 0.0, 1, False, 0.5, 0.9),
-            "the 3x2 table, s = 0, a = 1, r = 0, s' = 1, terminated = False, alpha = 0.5, gamma = 0.9",
+            "the 3x2 table [[0, 0.4], [0.2, 1], [0, 0]], s = 0, a = 1, r = 0, s' = 1, terminated = False, "
+            "alpha = 0.5, gamma = 0.9",
         ),
         Case(
             (table, 1, 0, 1.0, 0, True, 0.1, 0.9),
-            "the 3x2 table, s = 1, a = 0, r = 1, s' = 0, terminated = True, alpha = 0.1, gamma = 0.9",
+            "the same table, s = 1, a = 0, r = 1, s' = 0, terminated = True, alpha = 0.1, gamma = 0.9",
         ),
         Case(
-            (np.arange(12.0).reshape(4, 3) / 10, 3, 2, -1.0, 0, False, 0.25, 0.5),
-            "a 4x3 table, s = 3, a = 2, r = -1, s' = 0, terminated = False, alpha = 0.25, gamma = 0.5",
+            (np.arange(12.0).reshape(4, 3) / 10, 3, 0, -1.0, 0, False, 0.25, 0.5),
+            "a 4x3 table, s = 3, a = 0, r = -1, s' = 0, terminated = False, alpha = 0.25, gamma = 0.5",
         ),
     ]
-
-    def no_terminal(q, s, a, r, s2, t, alpha, g):
-        return solution_q_update(q, s, a, r, s2, False, alpha, g)
-
-    def overwrite(q, s, a, r, s2, t, alpha, g):
-        return solution_q_update(q, s, a, r, s2, t, 1.0, g)
-
-    def max_of_current_state(q, s, a, r, s2, t, alpha, g):
-        return solution_q_update(q, s, a, r, s, t, alpha, g)
 
     def wrong_sign(q, s, a, r, s2, t, alpha, g):
         q = np.array(q, dtype=float)
@@ -243,27 +304,75 @@ def check_q_update(answer: Any) -> Feedback:
         q[s, a] -= alpha * (target - q[s, a])
         return q
 
+    def next_entry(q, s, a, r, s2, t, alpha, g):
+        q = np.array(q, dtype=float)
+        target = r if t else r + g * q[s2].max()
+        q[s2, a] += alpha * (target - q[s2, a])
+        return q
+
     return check_function(
         "q_update",
         answer,
         solution_q_update,
         cases,
-        hint="Compute the TD target for (s, a), then move Q[state, action] a fraction alpha of the way towards it; "
-        "every other entry stays as it was.",
+        hint=(
+            "Two steps: first the TD target for this transition, then a move of one entry of the table towards it. "
+            "Which entry changed in your output, and by how much?",
+            "Only Q[state, action] changes, and it moves a fraction alpha of the way from its old value towards the "
+            "target. Compute the target of the failing case by hand.",
+        ),
         mistakes=[
             Mistake(
-                no_terminal,
-                "When s' is terminal nothing follows it: the target is just the reward, with no max over Q[next_state].",
+                lambda q, s, a, r, s2, t, alpha, g: solution_q_update(q, s, a, r, s2, False, alpha, g),
+                (
+                    "Your update treats a terminal next state like any other.",
+                    "When s' is terminal nothing follows it, so the target has no estimate of the future.",
+                ),
             ),
             Mistake(
-                overwrite,
-                "You replaced Q[state, action] by the target. The update only moves it a fraction alpha of the way.",
+                lambda q, s, a, r, s2, t, alpha, g: solution_q_update(q, s, a, r, s2, t, 1.0, g),
+                (
+                    "Your entry jumped all the way to the target.",
+                    "The update only moves Q[state, action] a fraction alpha of the way: the old value still counts.",
+                ),
             ),
             Mistake(
-                max_of_current_state,
-                "The bootstrap looks at the NEXT state: take the max over Q[next_state], not Q[state].",
+                lambda *args: _q_update_with(*args, bootstrap="this state"),
+                (
+                    "Your target looks at the wrong state's values.",
+                    "The estimate of the future comes from the state the agent landed in, not the one it left.",
+                ),
             ),
-            Mistake(wrong_sign, "Your update moves Q[state, action] away from the target: check the sign."),
+            Mistake(
+                lambda *args: _q_update_with(*args, bootstrap="mean"),
+                (
+                    "Your target averages the next state's action values.",
+                    "Q-learning assumes the agent acts as well as it can from s' on: it uses the BEST action's "
+                    "value there, not the average.",
+                ),
+            ),
+            Mistake(
+                lambda *args: _q_update_with(*args, bootstrap="same action"),
+                (
+                    "Your target uses the value of the same action in s'.",
+                    "In s' the agent is free to choose again: the target takes the best of all actions there.",
+                ),
+            ),
+            Mistake(
+                next_entry,
+                (
+                    "Your update changed a row of the next state.",
+                    "The transition tells you something about the action taken in the state the agent LEFT: that "
+                    "is the entry to move.",
+                ),
+            ),
+            Mistake(
+                wrong_sign,
+                (
+                    "Your update moves Q[state, action] away from the target.",
+                    "Check the sign: the TD error is the target minus the old value.",
+                ),
+            ),
         ],
     )
 
@@ -294,17 +403,45 @@ def check_linear_epsilon(answer: Any) -> Feedback:
         answer,
         solution_linear_epsilon,
         cases,
-        hint="Find how far along the falling phase the step is (a number from 0 to 1, never above 1), then "
-        "interpolate between start and end.",
+        hint=(
+            "Sketch epsilon against the step: a falling straight line, then a flat one. Where is the failing step "
+            "on your sketch?",
+            "Find how far along the falling phase the step is, as a number from 0 to 1 that never goes above 1, "
+            "then interpolate between start and end.",
+        ),
         mistakes=[
             Mistake(
                 lambda s, n, a, b, f: a + s / (f * n) * (b - a),
-                "Epsilon keeps falling after the schedule ends. Once fraction * total_steps steps have passed it "
-                "should stay at end.",
+                (
+                    "Your epsilon goes on falling after the end of the schedule.",
+                    "Once the falling phase is over, epsilon should stay at end: the progress must stop at 1.",
+                ),
             ),
             Mistake(
                 lambda s, n, a, b, f: a + s / n * (b - a),
-                "Epsilon falls over the whole run here. It should reach end after fraction * total_steps steps.",
+                (
+                    "Your epsilon falls too slowly: it falls over the whole run.",
+                    "It should reach end after only the first fraction of the steps.",
+                ),
+            ),
+            Mistake(
+                lambda s, n, a, b, f: b + min(s / (f * n), 1.0) * (a - b),
+                (
+                    "Your epsilon rises instead of falling.",
+                    "At step 0 it should equal start; start and end have swapped places in your formula.",
+                ),
             ),
         ],
     )
+
+
+# The exercises that follow live in ch09_more.py (this module would pass 450 lines); notebooks call them
+# through this module.
+from dlcourse.exercises.ch09_more import (  # noqa: E402, F401
+    check_fix_q_learning,
+    check_td_targets_with_truncation,
+    check_train_frozenlake,
+    solution_fix_q_learning,
+    solution_td_targets_with_truncation,
+    solution_train_frozenlake,
+)
