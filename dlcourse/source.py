@@ -18,6 +18,7 @@ class Source:
     """
 
     def __init__(self, obj: Any) -> None:
+        obj = inspect.unwrap(obj)  # a decorated function: its own file and lines
         lines, start = inspect.getsourcelines(obj)
         self.code = textwrap.dedent("".join(lines)).rstrip() + "\n"
         path = Path(inspect.getsourcefile(obj) or "?").resolve()
