@@ -34,9 +34,13 @@ if "DLCOURSE_PROGRESS" not in os.environ or os.environ.get("DLCOURSE_PROGRESS_FR
 
 
 @pytest.fixture(autouse=True)
-def _fresh_hint_stages():
-    """Every test starts each exercise's hints at the first stage."""
+def _fresh_hint_stages(monkeypatch):
+    """Every test starts each exercise's hints at the first stage. Tests build right and wrong
+    answers by wrapping the solutions, which a learner may not do
+    (core.REFUSE_WRAPPED_SOLUTIONS); tests/test_exercise_hostile.py proves that refusal."""
+    from dlcourse.exercises import core
     from dlcourse.exercises.tracking import reset_attempts
 
     reset_attempts()
+    monkeypatch.setattr(core, "REFUSE_WRAPPED_SOLUTIONS", False)
     yield

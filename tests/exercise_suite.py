@@ -85,7 +85,20 @@ def standard_tests(solutions: list, wrong: list, checkers: list) -> tuple:
         feedback = call(checker, answer)
         assert not feedback.passed
         assert hint in " ".join(feedback.hints), str(feedback)
-        words = ("expected", "returned", "warned", "too", "not right", "uses", "source", "raised", "belong", "missing")
+        words = (
+            "expected",
+            "returned",
+            "warned",
+            "too",
+            "not right",
+            "uses",
+            "source",
+            "raised",
+            "belong",
+            "missing",
+            "not the right",
+            "calls",
+        )
         assert any(word in feedback.message.lower() for word in words), str(feedback)
 
     @pytest.mark.parametrize("checker", checkers, ids=lambda f: f.__name__)

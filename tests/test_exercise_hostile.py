@@ -184,3 +184,19 @@ def test_the_time_limit_also_works_off_the_main_thread(checker, solution):
     thread.join(10)
     assert not thread.is_alive() and time.perf_counter() - start < 5
     assert "did not return" in box["feedback"].message
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_an_answer_that_wraps_the_folded_solution_fails(checker, solution, monkeypatch):
+    """Right outputs by calling solution_* (under any name) are not the learner's own work; the
+    solution itself, as a solution cell hands it over, still passes."""
+    monkeypatch.setattr(core, "REFUSE_WRAPPED_SOLUTIONS", True)
+    monkeypatch.setattr(running, "TIME_LIMIT_S", 3.0)  # the training checkers need their time
+    hidden = {"f": solution}
+
+    def wrapper(*args):
+        return hidden["f"](*args)
+
+    feedback = checker(wrapper)
+    assert not feedback.passed and "folded solution" in feedback.message, str(feedback)
+    assert checker(solution).passed

@@ -13,7 +13,19 @@ import numpy as np
 
 from dlcourse.exercises import running
 
-__all__ = ["Outcome", "compare", "compare_parts", "fmt", "fmt_pair", "matches", "non_real", "to_array"]
+__all__ = [
+    "Outcome",
+    "Unreadable",
+    "clean",
+    "compare",
+    "compare_parts",
+    "fmt",
+    "fmt_pair",
+    "kind_of",
+    "matches",
+    "non_real",
+    "to_array",
+]
 
 
 @dataclass
@@ -72,16 +84,58 @@ def non_real(value: Any, depth: int = 0) -> str:
     return ""
 
 
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Torch tensors (also inside lists and tuples, also ones that require grad) as NumPy arrays."""
+    if hasattr(value, "detach") and callable(value.detach):
+        try:
+            return value.detach().cpu().numpy()
+        except Exception:
+            return None
+    if isinstance(value, (list, tuple)) and depth < 4 and len(value) < 10_000:
+        return [_plain(v, depth + 1) for v in value]
+    return value
+
+
+@dataclass
+class Unreadable:
+    """Stands for a learner's output that is not numbers, described while the time limit held
+    (so that nothing of the learner's runs again afterwards)."""
+
+    kind: str
+
+
+def clean(value: Any, parts: int = 0) -> Any:
+    """The learner's output as arrays of float64 (a tuple of them when ``parts``), or ``None``, or
+    :class:`Unreadable`: converting may run the learner's ``__array__``, so it is done once, under
+    the time limit, and the comparison only sees the result."""
+    if value is None:
+        return None
+    if parts and isinstance(value, (tuple, list)) and len(value) < 100:
+        items = [clean(item) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    array = to_array(value)
+    return array if array is not None else Unreadable(kind_of(value))
+
+
+def kind_of(value: Any) -> str:
+    """What a value that is not an array of real numbers is, in a few words."""
+    if isinstance(value, Unreadable):
+        return value.kind
+    if isinstance(value, (list, tuple)):
+        lengths = {len(v) for v in value[:1000] if isinstance(v, (list, tuple))}
+        if len(lengths) > 1:
+            return f"a {type(value).__name__} whose rows have different lengths"
+        return f"a {type(value).__name__} that is not all numbers"
+    found = non_real(value)
+    return found or f"a {type(value).__name__}"
+
+
 def to_array(value: Any) -> np.ndarray | None:
     """A float64 array from numbers, lists, arrays or tensors; None if not strictly numeric
     (strings, numeric strings, complex numbers, objects and ragged lists are not numbers)."""
-    if value is None or isinstance(value, (str, bytes, dict, set, frozenset)):
+    if value is None or isinstance(value, (str, bytes, dict, set, frozenset, Unreadable)):
         return None
-    if hasattr(value, "detach"):  # a torch tensor
-        try:
-            value = value.detach().cpu().numpy()
-        except Exception:
-            return None
+    value = _plain(value)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -98,15 +152,20 @@ def compare(got: Any, expected: np.ndarray, label: str, rtol: float, atol: float
         return Outcome(False, f"for {label} your function returned None.", "Did you forget the `return` statement?")
     array = to_array(got)
     if array is None:
-        kind = "complex numbers" if np.iscomplexobj(got) else f"{type(got).__name__} {fmt(got)}"
-        return Outcome(False, f"for {label} expected real numbers, got {kind}.")
+        return Outcome(False, f"for {label} expected real numbers, got {kind_of(got)}.")
     if array.shape != expected.shape:
         want = "a single number" if expected.ndim == 0 else f"an output of shape {expected.shape}"
         have = "a single number" if array.ndim == 0 else f"shape {array.shape}"
         return Outcome(
             False,
             f"for {label} expected {want}, got {have}.",
-            "Check which axis you sum or multiply over, and whether you need to keep every element.",
+            (
+                "Your output has the wrong shape: compare its shape with the one the exercise asks for.",
+                f"The output must have shape {expected.shape}"
+                + (" (a single number)" if expected.ndim == 0 else "")
+                + ": count how many numbers each axis of the input contributes to it, and check every "
+                "sum, mean or product against that.",
+            ),
         )
     bad = np.isnan(array) & ~np.isnan(expected)
     if bad.any():
@@ -126,12 +185,13 @@ def compare_parts(
         return Outcome(False, f"for {label} your function returned None.", "Did you forget the `return` statement?")
     wanted = "(" + ", ".join(names) + ")"
     if not isinstance(got, (tuple, list)) or len(got) != len(names):
-        what = f"{type(got).__name__} of {len(got)} items" if isinstance(got, (tuple, list)) else type(got).__name__
-        return Outcome(False, f"for {label} expected a tuple {wanted}, got a {what}.")
+        count = f"{len(got)} item{'s' * (len(got) != 1)}" if isinstance(got, (tuple, list)) else ""
+        what = f"a {type(got).__name__} of {count}" if count else kind_of(got)
+        return Outcome(False, f"for {label} expected a tuple {wanted}, got {what}.")
     for name, part, want in zip(names, got, expected, strict=True):
         array = to_array(part)
         if array is None:
-            return Outcome(False, f"for {label} expected {name} to be numbers, got {type(part).__name__} {fmt(part)}.")
+            return Outcome(False, f"for {label} expected {name} to be numbers, got {kind_of(part)}.")
         if array.shape != want.shape:
             return Outcome(False, f"for {label} expected {name} of shape {want.shape}, got shape {array.shape}.")
         outcome = compare(array, want, f"{label}, {name}:", rtol, atol)

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import copy
 import html
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dlcourse.exercises import running
-from dlcourse.exercises.compare import Outcome, compare, compare_parts, fmt, matches, non_real, to_array
+from dlcourse.exercises.compare import Outcome, clean, compare, compare_parts, fmt, matches, non_real, to_array
 
 Hint = str | tuple[str, ...]
 """A hint, or hints in stages: a nudge first (what to look at), then more specific ones. None
@@ -151,9 +153,11 @@ def check_function(
             return Feedback(exercise, False, f"expected a function, got {type(answer).__name__} {fmt(answer)}.", hint)
         refused = forbid(answer) if forbid is not None else ""
         if refused:
-            return Feedback(exercise, False, refused, hint)
+            return Feedback(exercise, False, refused, (_REFUSED, *_stages(hint)))
+        wrapped_solution = False
         for case in cases:
             outcome, said = _run_case(answer, reference, case, parts, rtol, atol, warnings_are_errors, adapt)
+            wrapped_solution |= outcome.extra.get("solution", False)
             if outcome.ok:
                 continue
             if outcome.extra.get("compared"):  # a real output: does it match a known mistake?
@@ -172,6 +176,9 @@ def check_function(
                     if matches(got, wrong, rtol, atol, parts=bool(parts)):
                         return Feedback(exercise, False, outcome.message + said, mistake.hint)
             return Feedback(exercise, False, outcome.message + said, outcome.hint or hint)
+        if wrapped_solution and REFUSE_WRAPPED_SOLUTIONS:  # right, but by calling the folded solution
+            message = "your function calls the exercise's folded solution; the checker wants your own code."
+            return Feedback(exercise, False, message, (_REFUSED, *_stages(hint)))
         return Feedback(exercise, True, f"all {len(cases)} test cases pass.")
     except KeyboardInterrupt:
         raise
@@ -184,6 +191,42 @@ def check_function(
         )
 
 
+REFUSE_WRAPPED_SOLUTIONS = True
+"""An answer that is right because it calls a ``solution_*`` function fails. Tests that wrap a
+solution to count or watch its calls turn this off."""
+
+_REFUSED = "Rewrite your function without it: the exercise is about doing this step yourself."
+
+
+def _stages(hint: Hint) -> tuple[str, ...]:
+    return (hint,) if isinstance(hint, str) else tuple(hint)
+
+
+_EXERCISES = str(Path(__file__).resolve().parent)
+
+
+def watch_solution_calls(answer: Callable[..., Any], reference: Callable[..., Any]) -> Callable[[], bool]:
+    """Start watching the learner's call for calls of an exercise's ``solution_*`` or of the
+    checker's reference; the returned function stops the watch and says whether one was seen.
+    Handing the folded solution itself to the checker is fine: a solution cell does that."""
+    code = getattr(answer, "__code__", None)
+    reference_code = getattr(reference, "__code__", None)
+    if code is reference_code or getattr(code, "co_filename", "").startswith(_EXERCISES):
+        return lambda: False
+    seen: list[str] = []
+
+    def watch(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and (
+            frame.f_code is reference_code
+            or (frame.f_code.co_name.startswith("solution_") and frame.f_code.co_filename.startswith(_EXERCISES))
+        ):
+            seen.append(frame.f_code.co_name)
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    return lambda: (sys.setprofile(previous), bool(seen))[1]
+
+
 def _run_case(
     answer: Callable[..., Any],
     reference: Callable[..., Any],
@@ -194,24 +237,32 @@ def _run_case(
     warnings_are_errors: bool,
     adapt: Callable[[Any], Any] | None,
 ) -> tuple[Outcome, str]:
-    """Run the learner's function once on one case; the outcome and what it printed."""
-    with running.quiet():
-        expected = reference(*copy.deepcopy(case.args))
-        expected = adapt(expected) if adapt else expected
-        expected = (
-            [np.asarray(e, dtype=np.float64) for e in expected] if parts else np.asarray(expected, dtype=np.float64)
-        )
+    """Run the learner's function once on one case; the outcome and what it printed.
+
+    The learner's code runs under the time limit, its output converted there too; the reference
+    is computed afterwards, so nothing of it is on the stack while the learner's code runs."""
     caught: list = []
 
     def attempt(args: tuple = copy.deepcopy(case.args)) -> Any:
         # NumPy's default error handling, whatever the learner set globally
         with warnings.catch_warnings(record=True) as record, np.errstate(all="warn", under="ignore"):
             warnings.simplefilter("always")
-            result = answer(*args)
-            items = result if parts and isinstance(result, (tuple, list)) and len(result) < 100 else [result]
-            converted = [to_array(item) for item in items]  # converting may run the learner's __array__
+            stop = watch_solution_calls(answer, reference)
+            try:
+                result = answer(*args)
+            finally:
+                called_solution = stop()
         caught.extend(record)
-        return result, converted
+        kind = non_real(result)
+        if kind:
+            return "non_real", kind
+        if adapt:
+            try:
+                with running.quiet():
+                    result = adapt(result)
+            except Exception as exc:
+                return "form", running.short(exc)
+        return ("solution" if called_solution else "ok"), clean(result, len(parts))
 
     status, result, printed = running.call_limited(attempt, running.TIME_LIMIT_S)
     said = f" It printed: {running.short(printed)}" if printed.strip() else ""
@@ -222,26 +273,25 @@ def _run_case(
             "look for a loop that never ends.",
         ), said
     if status == "raised":
-        return Outcome(
-            False, f"for {case.label} your function raised {type(result).__name__}: {running.short(result)}."
-        ), said
-    got = result[0]
-    kind = non_real(got)
-    if kind:
-        return Outcome(False, f"for {case.label} your function returned {kind}; expected real numbers."), said
-    if adapt:
-        try:
-            with running.quiet():
-                got = adapt(got)
-        except Exception as exc:
-            return Outcome(False, f"for {case.label} your output has the wrong form: {running.short(exc)}."), said
+        return Outcome(False, f"for {case.label} your function raised {running.describe_error(result)}."), said
+    what, got = result
+    if what == "non_real":
+        return Outcome(False, f"for {case.label} your function returned {got}; expected real numbers."), said
+    if what == "form":
+        return Outcome(False, f"for {case.label} your output has the wrong form: {got}."), said
+    with running.quiet():
+        expected = reference(*copy.deepcopy(case.args))
+        expected = adapt(expected) if adapt else expected
+        expected = (
+            [np.asarray(e, dtype=np.float64) for e in expected] if parts else np.asarray(expected, dtype=np.float64)
+        )
     if parts:
         outcome = compare_parts(got, expected, parts, case.label, rtol, atol)
     else:
         outcome = compare(got, expected, case.label, rtol, atol)
     if outcome.ok and warnings_are_errors and caught:
         outcome = Outcome(False, f"for {case.label} your function warned: {running.short(caught[0].message)}")
-    outcome.extra.update(compared=True, output=got, warned=bool(caught))
+    outcome.extra.update(compared=True, output=got, warned=bool(caught), solution=what == "solution")
     return outcome, said
 
 
@@ -297,12 +347,10 @@ def check_value(
             want = {e.lower() for e in expected}
             if got == want:
                 return Feedback(exercise, True, "that is the right set.")
-            # Count the wrong and the missing entries, never name them: a list of the wrong
-            # ones would hand out the answer to a learner who submits every candidate.
-            missing, extra = len(want - got), len(got - want)
-            parts = [f"{extra} of your entries do{'es' if extra == 1 else ''} not belong"] if extra else []
-            parts += [f"{missing} right entr{'y is' if missing == 1 else 'ies are'} missing"] if missing else []
-            return Feedback(exercise, False, "; ".join(parts) + ".", hint)
+            # Say neither which entries are wrong nor how many: a learner who submits one name at
+            # a time would read the answer off the counts.
+            message = f"that is not the right set yet; the right one has {len(want)} names."
+            return Feedback(exercise, False, message, hint)
         want = np.asarray(expected, dtype=np.float64)
         status, converted, _ = running.call_limited(
             lambda: to_array(answer), running.TIME_LIMIT_S

@@ -20,7 +20,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TIME_LIMIT_S", "TimeUp", "call_limited", "quiet", "run_answer", "sentence", "short", "time_limit"]
+__all__ = [
+    "TIME_LIMIT_S",
+    "TimeUp",
+    "call_limited",
+    "describe_error",
+    "quiet",
+    "run_answer",
+    "sentence",
+    "short",
+    "time_limit",
+]
 
 TIME_LIMIT_S = 3.0  # seconds a learner's function may run on one case
 
@@ -40,7 +50,10 @@ def time_limit(seconds: float) -> Iterator[None]:
         raise TimeUp
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Re-armed every 0.2 s until the call is left: code that catches one TimeUp (a bare
+    # ``except:``) gets another. A loop that swallows every exception cannot be stopped this way;
+    # interrupt the kernel then.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
     try:
         yield
     finally:
@@ -74,13 +87,14 @@ def call_limited(fn: Callable[[], Any], seconds: float) -> tuple[str, Any, str]:
             box["error"] = exc
 
     worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        worker.start()
+        worker.join(seconds)
     if worker.is_alive():
-        return "timeout", None, ""
+        return "timeout", None, out.getvalue()
     if "error" in box:
-        return "raised", box["error"], ""
-    return "ok", box.get("result"), ""
+        return "raised", box["error"], out.getvalue()
+    return "ok", box.get("result"), out.getvalue()
 
 
 def run_answer(fn: Callable[[], Any]) -> tuple[str, Any, str]:
@@ -93,6 +107,13 @@ def run_answer(fn: Callable[[], Any]) -> tuple[str, Any, str]:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         return call_limited(fn, TIME_LIMIT_S)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The exception's name and a short message, read under the time limit (a learner's exception
+    may have a ``__str__`` that never returns)."""
+    status, text, _ = call_limited(lambda: short(exc), 1.0)
+    return f"{type(exc).__name__}: {text if status == 'ok' else 'a message that could not be read'}"
 
 
 def short(text: str, lines: int = 3, width: int = 200) -> str:

@@ -151,13 +151,13 @@ def checker(fn: Callable[..., Feedback]) -> Callable[..., Feedback]:
         try:
             signature.bind(*args, **kwargs)
         except TypeError:
-            wanted = ", ".join(signature.parameters)
-            given = len(args) + len(kwargs)
+            wanted, count = ", ".join(signature.parameters), len(signature.parameters)
+            given = f"{len(args)} by position" + (f" and {', '.join(kwargs)} by name" if kwargs else "")
             return Feedback(
                 name,
                 False,
-                f"{fn.__name__} takes {len(signature.parameters)} answer{'s' * (len(signature.parameters) != 1)} "
-                f"({wanted}); it was given {given}.",
+                f"the checker {fn.__name__} takes {count} answer{'s' * (count != 1)} ({wanted}), "
+                f"given by position; it was given {given}.",
                 "Call the checker with your answer as in the exercise's cell.",
             )
         try:
