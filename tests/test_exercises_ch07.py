@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from dlcourse.exercises import ch07, ch07_more, running, tracking
 from dlcourse.gradcheck import numerical_gradient
-from dlcourse.numpy import conv as npc
+from dlcourse.numpy import conv
 
 from . import test_exercise_hostile as hostile
 from .exercise_suite import discover, raises_boom, standard_tests
@@ -27,18 +27,18 @@ CHECKERS = [checker for checker, _ in SOLUTIONS]
 def test_solutions_agree_with_the_package_and_torch():
     rng = np.random.default_rng(0)
     for size, kernel, stride, padding in [(28, 5, 1, 2), (9, 3, 2, 0), (10, 4, 3, 1)]:
-        assert ch07.solution_output_size(size, kernel, stride, padding) == npc.conv2d_output_size(
+        assert ch07.solution_output_size(size, kernel, stride, padding) == conv.conv2d_output_size(
             size, kernel, stride, padding
         )
     image, kernel = rng.normal(size=(6, 7)), rng.normal(size=(3, 2))
     expected = F.conv2d(torch.tensor(image)[None, None], torch.tensor(kernel)[None, None])[0, 0].numpy()
     np.testing.assert_allclose(ch07.solution_conv2d_single(image, kernel), expected, rtol=1e-12)
     x, dout = rng.normal(size=(6, 4)), rng.normal(size=(3, 2))
-    _, cache = npc.maxpool2d_forward(x[None, None], 2)
+    _, cache = conv.maxpool2d_forward(x[None, None], 2)
     np.testing.assert_allclose(
-        ch07.solution_maxpool_backward(x, dout), npc.maxpool2d_backward(dout[None, None], cache)[0, 0]
+        ch07.solution_maxpool_backward(x, dout), conv.maxpool2d_backward(dout[None, None], cache)[0, 0]
     )
-    layer = npc.Conv2d(6, 16, 5, rng)
+    layer = conv.Conv2d(6, 16, 5, rng)
     assert ch07.solution_conv_params(6, 16, 5) == sum(p.data.size for p in layer.parameters())
 
 
@@ -56,30 +56,41 @@ def test_receptive_field_matches_autograd():
     assert int(rows.max() - rows.min() + 1) == ch07.solution_receptive_field([3, 2, 3, 2], [1, 2, 1, 2])
 
 
-def test_conv1d_reference_matches_torch_and_finite_differences():
-    rng = np.random.default_rng(1)
-    x, w, b = rng.normal(size=(2, 3, 7)), rng.normal(size=(4, 3, 3)), rng.normal(size=4)
-    out = ch07.solution_conv1d_forward(x, w, b)
+@pytest.mark.parametrize(("stride", "dilation"), [(1, 1), (2, 1), (1, 3), (2, 2), (3, 2)])
+def test_conv1d_reference_matches_torch_and_finite_differences(stride, dilation):
+    rng = np.random.default_rng(10 * stride + dilation)
+    x, w, b = rng.normal(size=(2, 3, 13)), rng.normal(size=(4, 3, 3)), rng.normal(size=4)
+    out = ch07.solution_conv1d_forward(x, w, b, stride, dilation)
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    reference = F.conv1d(xt, wt, bt)
+    reference = F.conv1d(xt, wt, bt, stride=stride, dilation=dilation)
     np.testing.assert_allclose(out, reference.detach().numpy(), rtol=1e-12, atol=1e-12)
 
     dout = rng.normal(size=out.shape)  # L = sum(out * dout) has dL/dout = dout
     reference.backward(torch.tensor(dout))
-    dx, dw, db = ch07.solution_conv1d_backward(dout, x, w)
+    dx, dw, db = ch07.solution_conv1d_backward(dout, x, w, stride, dilation)
     for ours, autograd in zip((dx, dw, db), (xt.grad, wt.grad, bt.grad), strict=True):
         np.testing.assert_allclose(ours, autograd.numpy(), rtol=1e-10, atol=1e-12)
 
     def loss(x_, w_, b_):
-        return float(np.sum(ch07.solution_conv1d_forward(x_, w_, b_) * dout))
+        return float(np.sum(ch07.solution_conv1d_forward(x_, w_, b_, stride, dilation) * dout))
 
     numeric = (
         numerical_gradient(lambda v: loss(v, w, b), x),
         numerical_gradient(lambda v: loss(x, v, b), w),
         numerical_gradient(lambda v: loss(x, w, v), b),
     )
+    assert x.dtype == w.dtype == np.float64
     for ours, estimate in zip((dx, dw, db), numeric, strict=True):
         np.testing.assert_allclose(ours, estimate, rtol=1e-6, atol=1e-8)
+
+
+def test_the_checkers_cases_separate_stride_and_dilation():
+    """Every conv1d case set has a case with a stride above 1, one with a dilation above 1, one where they
+    differ, and one where windows overlap (stride below the span), so the typical mistakes show."""
+    for cases in (ch07_more._conv1d_cases(), ch07_more._conv1d_backward_cases()):
+        pairs = [case.args[-2:] for case in cases]
+        assert any(s > 1 for s, _ in pairs) and any(d > 1 for _, d in pairs) and any(s != d for s, d in pairs)
+        assert any(s > 1 and d > 1 for s, d in pairs)
 
 
 @pytest.mark.parametrize("stride", [1, 2, 3])
@@ -159,54 +170,93 @@ def test_counts_must_be_whole_numbers():
 def test_other_correct_answers_pass():
     assert ch07.check_output_size(lambda n, k, s, p: int(np.floor((n + 2 * p - k) / s)) + 1).passed
     assert ch07.check_conv_params(lambda c, f, k: f * c * k * k + f).passed
-    assert ch07.check_conv2d_single(
-        lambda im, k: npc.conv2d_forward(im[None, None], k[None, None], np.zeros(1))[0][0, 0]
-    ).passed
+    assert ch07.check_conv_params(_own_parameters).passed  # a local variable named parameters is the learner's
+    assert not ch07.check_conv1d_backward(_conv1d_backward_by_finite_differences).passed
     assert ch07.check_conv1d_forward(_conv1d_by_correlate).passed
     assert ch07.check_conv1d_backward(_conv1d_backward_by_loops).passed
 
 
-def _conv1d_by_correlate(x, w, b):
-    """A learner's forward built from np.correlate, one (image, kernel, channel) at a time."""
-    out = np.zeros((x.shape[0], w.shape[0], x.shape[2] - w.shape[2] + 1))
+def _own_parameters(in_channels, out_channels, kernel_size):
+    parameters = out_channels * in_channels * kernel_size**2
+    return parameters + out_channels
+
+
+def _conv1d_by_correlate(x, w, b, stride, dilation):
+    """A learner's forward built from np.correlate on a kernel with zeros between its taps, then every
+    stride-th value."""
+    span = dilation * (w.shape[2] - 1) + 1
+    out = np.zeros((x.shape[0], w.shape[0], (x.shape[2] - span) // stride + 1))
     for n in range(x.shape[0]):
         for f in range(w.shape[0]):
-            out[n, f] = b[f] + sum(np.correlate(x[n, c], w[f, c], "valid") for c in range(x.shape[1]))
+            for c in range(x.shape[1]):
+                spread = np.zeros(span)
+                spread[::dilation] = w[f, c]
+                out[n, f] += np.correlate(x[n, c], spread, "valid")[::stride]
+            out[n, f] += b[f]
     return out
 
 
-def _conv1d_backward_by_loops(dout, x, w):
-    """A learner's backward by plain loops over images, kernels and positions."""
+def _conv1d_backward_by_loops(dout, x, w, stride, dilation):
+    """A learner's backward by plain loops over images, kernels, positions and taps."""
     dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros(w.shape[0])
-    k = w.shape[2]
     for n in range(x.shape[0]):
         for f in range(w.shape[0]):
             for i in range(dout.shape[2]):
-                dw[f] += dout[n, f, i] * x[n, :, i : i + k]
-                dx[n, :, i : i + k] += dout[n, f, i] * w[f]
+                for u in range(w.shape[2]):
+                    t = i * stride + u * dilation
+                    dw[f, :, u] += dout[n, f, i] * x[n, :, t]
+                    dx[n, :, t] += dout[n, f, i] * w[f, :, u]
                 db[f] += dout[n, f, i]
     return dx, dw, db
 
 
-def _conv1d_by_convolve(x, w, b):
+def _conv1d_by_convolve(x, w, b, stride, dilation):
     """A learner's forward with np.convolve, which reverses the kernel."""
-    out = np.zeros((x.shape[0], w.shape[0], x.shape[2] - w.shape[2] + 1))
-    for n in range(x.shape[0]):
-        for f in range(w.shape[0]):
-            out[n, f] = b[f] + sum(np.convolve(x[n, c], w[f, c], "valid") for c in range(x.shape[1]))
-    return out
+    return _conv1d_by_correlate(x, w[:, :, ::-1], b, stride, dilation)
 
 
-def _conv1d_by_torch(x, w, b):
+def _conv1d_by_torch(x, w, b, stride, dilation):
     """The right values through PyTorch: a forbidden route."""
-    return F.conv1d(torch.tensor(x), torch.tensor(w), torch.tensor(b)).numpy()
+    return F.conv1d(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride=stride, dilation=dilation).numpy()
 
 
-def _conv1d_backward_by_autograd(dout, x, w):
+def _dilated_kernel(w, dilation):
+    """w with dilation - 1 zeros between its taps, as a (C_out, C_in, 1, span) 2-D kernel."""
+    spread = np.zeros((*w.shape[:2], 1, dilation * (w.shape[2] - 1) + 1))
+    spread[:, :, 0, ::dilation] = w
+    return spread
+
+
+def _conv1d_by_package(x, w, b, stride, dilation):
+    """The right values through the package's 2-D convolution on a one-row image: a forbidden route."""
+    return conv.conv2d_forward(x[:, :, None], _dilated_kernel(w, dilation), b, stride)[0][:, :, 0]
+
+
+def _conv1d_backward_by_package(dout, x, w, stride, dilation):
+    """The right gradients through the package's 2-D backward: a forbidden route."""
+    _, cache = conv.conv2d_forward(x[:, :, None], _dilated_kernel(w, dilation), np.zeros(w.shape[0]), stride)
+    dx, dw, db = conv.conv2d_backward(dout[:, :, None], cache)
+    return dx[:, :, 0], dw[:, :, 0, ::dilation], db
+
+
+def _conv1d_backward_by_finite_differences(dout, x, w, stride, dilation):
+    """Gradients estimated with numerical_gradient instead of worked out: a forbidden route."""
+
+    def loss(x_, w_, b_):
+        return float(np.sum(_conv1d_by_correlate(x_, w_, b_, stride, dilation) * dout))
+
+    b = np.zeros(w.shape[0])
+    return tuple(
+        numerical_gradient(f, v)
+        for f, v in [(lambda v: loss(v, w, b), x), (lambda v: loss(x, v, b), w), (lambda v: loss(x, w, v), b)]
+    )
+
+
+def _conv1d_backward_by_autograd(dout, x, w, stride, dilation):
     """The right gradients through torch.autograd: a forbidden route."""
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     bt = torch.zeros(w.shape[0], dtype=torch.float64, requires_grad=True)
-    F.conv1d(xt, wt, bt).backward(torch.tensor(dout))
+    F.conv1d(xt, wt, bt, stride=stride, dilation=dilation).backward(torch.tensor(dout))
     return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
 
@@ -262,29 +312,39 @@ def _one(s):
     return 1
 
 
-def _overwrite_dx(dout, x, w):
-    """A learner's backward that writes dx with = where windows overlap."""
-    dx, dw, db = ch07.solution_conv1d_backward(dout, x, w)
-    dx = np.zeros_like(x)
+def _learners_dx(dout, x, w, stride, dilation, step, gap, overwrite=False, flip=False):
+    """A learner's backward whose dx loop moves its windows `step(stride)` apart and its taps `gap(dilation)` apart."""
+    dx, dw, db = ch07.solution_conv1d_backward(dout, x, w, stride, dilation)
+    dx, back, k = np.zeros_like(x), w[:, :, ::-1] if flip else w, w.shape[2]
     for i in range(dout.shape[2]):
-        dx[:, :, i : i + w.shape[2]] = np.einsum("nf,fck->nck", dout[:, :, i], w)
+        start, skip = i * step(stride), gap(dilation)
+        share = np.einsum("nf,fck->nck", dout[:, :, i], back)
+        if overwrite:
+            dx[:, :, start : start + skip * (k - 1) + 1 : skip] = share
+        else:
+            dx[:, :, start : start + skip * (k - 1) + 1 : skip] += share
     return dx, dw, db
 
 
-def _mean_over_batch(dout, x, w):
-    dx, dw, db = ch07.solution_conv1d_backward(dout, x, w)
+def _mean_over_batch(dout, x, w, stride, dilation):
+    dx, dw, db = ch07.solution_conv1d_backward(dout, x, w, stride, dilation)
     return dx, dw / len(x), db / len(x)
 
 
-def _last_position_dw(dout, x, w):
-    dx, _, db = ch07.solution_conv1d_backward(dout, x, w)
-    k, last = w.shape[2], dout.shape[2] - 1
-    return dx, np.einsum("nf,nck->fck", dout[:, :, last], x[:, :, last : last + k]), db
+def _same_padding(image, kernel):
+    """A learner's "same" convolution, padded as PyTorch's padding="same" does: the output keeps the image's size."""
+    pads = [((k - 1) // 2, k // 2) for k in kernel.shape]
+    return ch07.solution_conv2d_single(np.pad(image, pads), kernel)
 
 
-def _reversed_dx(dout, x, w):
-    _, dw, db = ch07.solution_conv1d_backward(dout, x, w)
-    return ch07.solution_conv1d_backward(dout, x, w[:, :, ::-1])[0], dw, db
+def _maxpool_by_package(x, dout):
+    _, cache = conv.maxpool2d_forward(x[None, None], 2)
+    return conv.maxpool2d_backward(dout[None, None], cache)[0, 0]
+
+
+def _params_by_layer(c, f, k):
+    layer = conv.Conv2d(c, f, k, np.random.default_rng(0))
+    return sum(p.data.size for p in layer.parameters())
 
 
 # (checker, typical wrong answer, words its hint contains at some stage)
@@ -297,6 +357,7 @@ WRONG = [
     (ch07.check_output_size, lambda n, k, s, p: (n - k) // s + 1, "left out the padding"),
     (ch07.check_output_size, lambda n, k, s, p: int(np.ceil((n + 2 * p - k) / s)) + 1, "rounded up"),
     (ch07.check_output_size, lambda n, k, s, p: n - k, "One short"),  # the stub
+    (ch07.check_output_size, lambda n, k, s, p: conv.conv2d_output_size(n, k, s, p), "draw it on paper"),  # forbidden
     (ch07.check_conv2d_single, lambda im, k: ch07.solution_conv2d_single(im, k[::-1, ::-1]), "flipped"),
     (
         ch07.check_conv2d_single,
@@ -304,15 +365,28 @@ WRONG = [
         "no padding",
     ),
     (ch07.check_conv2d_single, lambda im, k: ch07.solution_conv2d_single(im, k)[:-1, :-1], "one row and one column"),
+    (ch07.check_conv2d_single, _same_padding, "you padded it"),
+    (
+        ch07.check_conv2d_single,
+        lambda im, k: conv.conv2d_forward(im[None, None], k[None, None], np.zeros(1))[0][0, 0],
+        "which pixels of the image",
+    ),  # forbidden route: the package
+    (
+        ch07.check_conv2d_single,
+        lambda im, k: F.conv2d(torch.tensor(im)[None, None], torch.tensor(k)[None, None])[0, 0].numpy(),
+        "which pixels of the image",
+    ),  # forbidden route: torch
     (ch07.check_maxpool_backward, lambda x, d: np.kron(d, np.ones((2, 2))) / 4, "average pooling"),
     (ch07.check_maxpool_backward, lambda x, d: np.kron(d, np.ones((2, 2))), "their gradient is 0"),
     (ch07.check_maxpool_backward, lambda x, d: ch07.solution_maxpool_backward(-x, d), "smallest value"),
     (ch07.check_maxpool_backward, _column_major, "mirrored places"),
     (ch07.check_maxpool_backward, lambda x, d: d, "returned dout itself"),
+    (ch07.check_maxpool_backward, _maxpool_by_package, "nudge each of its four inputs"),  # forbidden route
     (ch07.check_conv_params, lambda c, f, k: f * c * k * k, "weights only"),
     (ch07.check_conv_params, lambda c, f, k: f * (k * k + 1), "spans every input channel"),
     (ch07.check_conv_params, lambda c, f, k: f * c * (k * k + 1), "One bias per kernel"),
     (ch07.check_conv_params, lambda c, f, k: f * (c * k**2 + 1.0), "whole number"),
+    (ch07.check_conv_params, _params_by_layer, "shapes of the layer's weight"),  # forbidden route
     (ch07.check_receptive_field, lambda ks, ss: 1 + sum(k - 1 for k in ks), "ignored the strides"),
     (ch07.check_receptive_field, lambda ks, ss: sum(ks), "counts some pixels twice"),
     (ch07.check_receptive_field, lambda ks, ss: int(np.prod(ks)), "do not multiply"),
@@ -320,26 +394,40 @@ WRONG = [
     (ch07.check_receptive_field, lambda ks, ss: ch07.solution_receptive_field(ks, ss) - 1, "Off by one"),
     (ch07.check_receptive_field, lambda ks, ss: float(ch07.solution_receptive_field(ks, ss)), "whole number"),
     (ch07.check_conv1d_forward, _conv1d_by_convolve, "reversed"),
-    (ch07.check_conv1d_forward, lambda x, w, b: ch07.solution_conv1d_forward(x, w, 0 * b), "its own bias"),
-    (ch07.check_conv1d_forward, lambda x, w, b: ch07.solution_conv1d_forward(x, w, b)[:, :, :-1], "one position"),
+    (ch07.check_conv1d_forward, lambda x, w, b, s, d: ch07.solution_conv1d_forward(x, w, 0 * b, s, d), "its own bias"),
     (
         ch07.check_conv1d_forward,
-        lambda x, w, b: ch07.solution_conv1d_forward(
-            np.pad(x, ((0, 0), (0, 0), (w.shape[2] // 2, w.shape[2] - 1 - w.shape[2] // 2))), w, b
-        ),
-        "no padding",
+        lambda x, w, b, s, d: ch07.solution_conv1d_forward(x, w, b, s, 1),
+        "ignores the dilation",
     ),
     (
         ch07.check_conv1d_forward,
-        lambda x, w, b: ch07.solution_conv1d_forward(x.sum(axis=1, keepdims=True), w[:, :1], b),
+        lambda x, w, b, s, d: ch07.solution_conv1d_forward(x, w, b, 1, d),
+        "ignores the stride",
+    ),
+    (ch07.check_conv1d_forward, lambda x, w, b, s, d: ch07.solution_conv1d_forward(x, w, b, d, s), "swaps"),
+    (
+        ch07.check_conv1d_forward,
+        lambda x, w, b, s, d: _conv1d_by_correlate(x, w, b, s, 1)[
+            :, :, : (x.shape[2] - d * (w.shape[2] - 1) - 1) // s + 1
+        ],
+        "neighbouring positions",
+    ),
+    (
+        ch07.check_conv1d_forward,
+        lambda x, w, b, s, d: ch07.solution_conv1d_forward(x.sum(axis=1, keepdims=True), w[:, :1], b, s, d),
         "its own slice",
     ),
-    (ch07.check_conv1d_forward, _conv1d_by_torch, "which entries of x and w"),  # forbidden route
-    (ch07.check_conv1d_backward, _overwrite_dx, "do not overwrite"),
-    (ch07.check_conv1d_backward, _last_position_dw, "accumulate"),
-    (ch07.check_conv1d_backward, _reversed_dx, "nothing is reversed"),
+    (ch07.check_conv1d_forward, _conv1d_by_torch, "which positions of x"),  # forbidden route
+    (ch07.check_conv1d_forward, _conv1d_by_package, "which positions of x"),  # forbidden route: the package
+    (ch07.check_conv1d_backward, lambda *a: _learners_dx(*a, _same, _same, overwrite=True), "do not overwrite"),
+    (ch07.check_conv1d_backward, lambda *a: _learners_dx(*a, _same, _one), "not to neighbouring"),
+    (ch07.check_conv1d_backward, lambda *a: _learners_dx(*a, _one, _same), "i * stride positions"),
+    (ch07.check_conv1d_backward, lambda *a: _learners_dx(*a, _same, _same, flip=True), "nothing is reversed"),
     (ch07.check_conv1d_backward, _mean_over_batch, "batch size"),
     (ch07.check_conv1d_backward, _conv1d_backward_by_autograd, "Follow one output value"),  # forbidden route
+    (ch07.check_conv1d_backward, _conv1d_backward_by_package, "Follow one output value"),  # forbidden: the package
+    (ch07.check_conv1d_backward, _conv1d_backward_by_finite_differences, "Follow one output value"),  # forbidden
     (ch07.check_conv_backward_strided, ch07.broken_conv_backward_strided, "same window"),  # the stub
     (ch07.check_conv_backward_strided, _strided(_one, _one, _one), "dw is wrong too"),
     (ch07.check_conv_backward_strided, _strided(_same, _one, _same), "along the columns"),
@@ -356,8 +444,8 @@ GENERIC_WRONG = [
     (ch07.check_maxpool_backward, lambda x, d: np.zeros_like(x)),
     (ch07.check_conv_params, lambda c, f, k: 0),
     (ch07.check_receptive_field, lambda ks, ss: 0),
-    (ch07.check_conv1d_forward, lambda x, w, b: np.zeros((x.shape[0], w.shape[0], x.shape[2] - w.shape[2] + 1))),
-    (ch07.check_conv1d_backward, lambda d, x, w: (np.zeros(x.shape), np.zeros(w.shape), np.zeros(w.shape[0]))),
+    (ch07.check_conv1d_forward, lambda x, w, b, s, d: np.zeros(ch07.solution_conv1d_forward(x, w, b, s, d).shape)),
+    (ch07.check_conv1d_backward, lambda d, x, w, s, g: (np.zeros(x.shape), np.zeros(w.shape), np.zeros(w.shape[0]))),
     (ch07.check_conv_backward_strided, lambda d, x, w, s: (np.zeros(x.shape), np.zeros(w.shape))),
 ]
 KEYS = {**ch07.KEY_EXPRESSIONS, **ch07_more.KEY_EXPRESSIONS}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlcourse.exercises import ch08, ch08_more, running, tracking
+from dlcourse.exercises import ch08, ch08_more, core, running, tracking
 from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import lstm, optim, rnn
 from dlcourse.numpy.layers import Parameter
@@ -101,6 +101,60 @@ def test_other_correct_answers_pass():
         lambda gs, m: [g * min(1, m / np.sqrt(sum((a**2).sum() for a in gs))) for g in gs]
     ).passed
     assert ch08.check_softmax_temperature(lambda z, t: np.exp(z / t - np.logaddexp.reduce(z / t))).passed
+    assert ch08.check_lstm_parameters(lambda d, h: np.int64(4) * h * (d + h + 2)).passed
+
+
+def lstm_parameters(input_size, hidden_size):
+    """A correct answer with a variable named like a forbidden attribute (issue 16 review)."""
+    d, h = input_size, hidden_size
+    parameters = 4 * h * (d + h + 2)
+    return parameters
+
+
+def softmax(z):
+    """The learner's own softmax helper: a name of theirs, not the package's."""
+    e = np.exp(z - np.max(z))
+    return e / e.sum()
+
+
+def softmax_temperature(logits, temperature):
+    return softmax(np.asarray(logits, dtype=float) / temperature)
+
+
+def clip_by_norm(grads, max_norm):
+    """Correct, with no guard for a zero norm: max_norm / 0 is inf, and min(1, inf) is 1."""
+    total = np.sqrt(sum(np.sum(g * g) for g in grads))
+    with np.errstate(divide="ignore"):
+        scale = min(1.0, max_norm / total)
+    return [g * scale for g in grads]
+
+
+@pytest.mark.parametrize(
+    "checker, answer",
+    [
+        (ch08.check_lstm_parameters, lstm_parameters),
+        (ch08.check_softmax_temperature, softmax_temperature),
+        (ch08.check_clip_by_norm, clip_by_norm),
+    ],
+    ids=["a variable named parameters", "own softmax helper", "no zero guard"],
+)
+def test_correct_answers_with_names_of_their_own_pass(checker, answer):
+    feedback = checker(answer)
+    assert feedback.passed, str(feedback)
+
+
+def test_an_answer_that_calls_the_folded_clip_fails(monkeypatch):
+    """clip_by_norm has its own flow around check_function: it too refuses an answer that is right only
+    because it calls the solution, and still passes the solution itself."""
+    monkeypatch.setattr(core, "REFUSE_WRAPPED_SOLUTIONS", True)
+
+    def wrapper(grads, max_norm):
+        return ch08.solution_clip_by_norm(grads, max_norm)
+
+    feedback = ch08.check_clip_by_norm(wrapper)
+    assert not feedback.passed and "folded solution" in feedback.message, str(feedback)
+    assert ch08.check_clip_by_norm(ch08.solution_clip_by_norm).passed
+    assert ch08.check_clip_by_norm(clip_by_norm).passed
 
 
 def _softmax_max_first(logits, temperature):
@@ -164,6 +218,39 @@ def _count_with_torch(d, h):
     return sum(p.numel() for p in torch.nn.LSTM(d, h).parameters())
 
 
+def _count_with_the_package(d, h):
+    layer = lstm.LSTM(d, h)
+    return sum(int(np.size(p.data)) for p in layer.parameters())
+
+
+def _count_off_a_little(d, h):
+    return 4 * h * (d + h + 2) + 0.05
+
+
+def _grad_with_autograd(g, w, k):
+    start = torch.zeros(1, len(g), dtype=torch.float64, requires_grad=True)
+    h = start
+    for _ in range(k):
+        h = h @ torch.tensor(w).T
+    (h * torch.tensor(g)).sum().backward()
+    return float(start.grad.norm())
+
+
+def _grad_with_finite_differences(g, w, k):
+    def loss(start):
+        out = start
+        for _ in range(k):
+            out = out @ w.T
+        return float(out @ g)
+
+    return float(np.linalg.norm(numerical_gradient(loss, np.zeros(len(g)))))
+
+
+def _clip_zero_over_zero(grads, max_norm):
+    total = np.sqrt(sum(np.sum(g * g) for g in grads))
+    return [g * min(total, max_norm) / total for g in grads]
+
+
 def _clip_with_the_package(grads, max_norm):
     params = [Parameter(np.zeros_like(g)) for g in grads]
     for p, g in zip(params, grads, strict=True):
@@ -176,6 +263,21 @@ def _gru_with_torch(x, h, params):
     cell = torch.nn.GRUCell(x.shape[1], h.shape[1]).double()
     cell.load_state_dict({k: torch.tensor(v) for k, v in params.items()})
     return cell(torch.tensor(x), torch.tensor(h)).detach().numpy()
+
+
+def _gru_with_a_torch_function(x, h, params):
+    p = {k: torch.tensor(v) for k, v in params.items()}
+    out = torch.gru_cell(torch.tensor(x), torch.tensor(h), p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+    return out.numpy()
+
+
+def _gru_through_importlib(x, h, params):
+    import importlib
+
+    library = importlib.import_module("tor" + "ch")
+    p = {k: library.tensor(v) for k, v in params.items()}
+    args = (library.tensor(x), library.tensor(h), p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+    return library.gru_cell(*args).numpy()
 
 
 def broken_lstm(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
@@ -213,6 +315,9 @@ WRONG = [
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + 2 * h), "recurrent weights"),
     (ch08.check_lstm_parameters, lambda d, h: 4 * (h * d + h * h), "Add the biases"),
     (ch08.check_lstm_parameters, _count_with_torch, "sum of their sizes"),
+    (ch08.check_lstm_parameters, _count_with_the_package, "sum of their sizes"),
+    (ch08.check_lstm_parameters, lambda d, h: 4.0 * h * (d + h + 2), "whole number"),
+    (ch08.check_lstm_parameters, _count_off_a_little, "keep to integers"),
     (ch08.check_softmax_temperature, lambda z, t: np.exp(z * t) / np.exp(z * t).sum(), "multiplied by the temperature"),
     (ch08.check_softmax_temperature, lambda z, t: np.exp(np.asarray(z) / t), "add up to 1"),
     (ch08.check_softmax_temperature, _no_max, "overflow"),
@@ -227,16 +332,21 @@ WRONG = [
     (ch08.check_grad_norm_after, lambda g, w, k: np.linalg.norm(g @ np.linalg.matrix_power(w, k + 1)), "too many"),
     (ch08.check_grad_norm_after, lambda g, w, k: g @ np.linalg.matrix_power(w, k), "Euclidean norm"),
     (ch08.check_grad_norm_after, lambda g, w, k: np.linalg.norm(k * (g @ w)), "a power"),
+    (ch08.check_grad_norm_after, _grad_with_autograd, "differentiate it"),
+    (ch08.check_grad_norm_after, _grad_with_finite_differences, "chain rule"),
     (ch08.check_clip_by_norm, lambda gs, m: [np.clip(g, -m, m) for g in gs], "direction"),
     (ch08.check_clip_by_norm, lambda gs, m: [g * min(1, m / np.linalg.norm(g)) for g in gs], "each array on its own"),
     (ch08.check_clip_by_norm, lambda gs, m: [g * m / np.sqrt(sum((a**2).sum() for a in gs)) for g in gs], "left alone"),
     (ch08.check_clip_by_norm, _clip_with_the_package, "one norm over all the gradients"),
+    (ch08.check_clip_by_norm, _clip_zero_over_zero, "0 / 0 is NaN"),
     (ch08.check_gru_step, ch08_more._gru_wrong("update swapped"), "z weighs the old state"),
     (ch08.check_gru_step, ch08_more._gru_wrong("reset outside the bias"), "bias b_hn included"),
     (ch08.check_gru_step, ch08_more._gru_wrong("reset before the product"), "original GRU paper"),
     (ch08.check_gru_step, ch08_more._gru_wrong("blocks"), "read each other's rows"),
     (ch08.check_gru_step, ch08_more._gru_wrong("sigmoid candidate"), "the candidate tanh"),
     (ch08.check_gru_step, _gru_with_torch, "which rows of the weights"),
+    (ch08.check_gru_step, _gru_with_a_torch_function, "which rows of the weights"),
+    (ch08.check_gru_step, _gru_through_importlib, "which rows of the weights"),
     (ch08.check_fix_lstm, broken_lstm, "order of the row blocks"),
     (ch08.check_fix_lstm, ch08_more._lstm_wrong("figo"), "input and forget gates"),
     (ch08.check_fix_lstm, ch08_more._lstm_wrong(h_reads_c=True), "squashed by tanh"),
@@ -267,7 +377,7 @@ def _clip_replaces_entries(grads, max_norm):
         (_clip_in_place, "changed the gradients"),
         (_clip_replaces_entries, "changed the gradients"),
         (_clip_flattened, "of shape (1, 1), got shape (1,)"),
-        (lambda grads, m: ch08.solution_clip_by_norm(grads, m)[:1], "got a list of 1 items"),
+        (lambda grads, m: ch08.solution_clip_by_norm(grads, m)[:1], "got a list of 1 item."),
     ],
     ids=["in place", "replaces list entries", "flattened", "drops an array"],
 )
@@ -289,14 +399,20 @@ def test_clip_accepts_returning_the_inputs_when_no_clipping_is_needed():
 def test_notebook_stubs_get_their_targeted_first_hints():
     """The chapter's stubs are wrong on purpose; their stored feedback is a first-stage nudge."""
     tracking.reset_attempts()
-    feedback = ch08.check_lstm_parameters(lambda d, h: h * d + h**2 + 2 * h)
-    assert not feedback.passed and "quarter" in feedback.hint, str(feedback)
+    feedback = ch08.check_lstm_parameters(lambda d, h: h * d + h**2 + 2 * h)  # a vanilla RNN's count
+    assert not feedback.passed and feedback.stage == 0 and "quarter" not in feedback.hint, str(feedback)
+    assert "quarter" in feedback.hints[1]
     feedback = ch08.check_fix_lstm(broken_lstm)
     assert not feedback.passed and feedback.stage == 0 and "inside the step" in feedback.hint, str(feedback)
     assert "T = 1" in feedback.message
     for stage in (1, 2):
         assert ch08.check_fix_lstm(broken_lstm).stage == stage
-    for checker in (ch08.check_gru_step, ch08.check_rnn_step):
+    for checker in (
+        ch08.check_gru_step,
+        ch08.check_rnn_step,
+        ch08.check_lstm_parameters,
+        ch08.check_softmax_temperature,
+    ):
         feedback = checker(lambda *a: None)
         assert not feedback.passed and "return" in feedback.hint, str(feedback)
 

@@ -1,7 +1,7 @@
 """Checkers and solutions for chapter 7, Convolutional networks.
 
-The exercises that build and debug (a 1-D convolution, its backward pass, a strided backward with a
-bug) live in :mod:`dlcourse.exercises.ch07_more` and are re-exported at the end of this module.
+The exercises that build and debug (a 1-D convolution with a stride and a dilation, its backward pass,
+a strided backward with a bug) live in :mod:`dlcourse.exercises.ch07_more` and are re-exported at the end of this module.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcourse.exercises import routes
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
 
@@ -24,6 +25,9 @@ KEY_EXPRESSIONS: dict[str, list[str]] = {
     ],
     "receptive_field": ["field += (k - 1) * jump", "(k - 1) * jump", "jump *= s"],
 }
+
+PACKAGE = ("dlcourse", "conv", "tconv")  # the course's package and the chapter's names for its modules
+OWN_COUNT = "this exercise asks for your own count, without the course's package"
 
 
 def solution_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -53,6 +57,7 @@ def check_output_size(answer: Any) -> Feedback:
             "Count the positions where the kernel fits inside the padded input: the first one, plus one more "
             "for every full step of `stride` that still fits.",
         ),
+        forbid=routes.forbid_names((*PACKAGE, "conv2d_output_size"), OWN_COUNT),
         float_hint=(
             "A number of positions is a whole number, an int; a float (even 2.0) or a truth value is not one.",
             "A kernel either fits or it does not: round the number of steps down, and keep to integer "
@@ -111,14 +116,16 @@ def solution_conv2d_single(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out
 
 
-def _flipped(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    return solution_conv2d_single(image, kernel[::-1, ::-1])
+def _same_size(image: np.ndarray, kernel: np.ndarray, before: Any) -> np.ndarray:
+    """A "same" convolution, with ``before(k)`` zeros before each axis and the rest of k - 1 after it
+    (k // 2 before is SciPy's choice, (k - 1) // 2 PyTorch's); for an even k, both keep the image's size."""
+    return solution_conv2d_single(np.pad(image, [(before(k), k - 1 - before(k)) for k in kernel.shape]), kernel)
 
 
-def _same_size(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    kh, kw = kernel.shape
-    padded = np.pad(image, ((kh // 2, kh // 2), (kw // 2, kw // 2)))
-    return solution_conv2d_single(padded, kernel)
+SAME_SIZE = (
+    "Your output has the size of the image: you padded it.",
+    "This exercise asks for no padding: only positions where the kernel fits inside the image.",
+)
 
 
 @checker
@@ -138,6 +145,7 @@ def check_conv2d_single(answer: Any) -> Feedback:
         answer,
         solution_conv2d_single,
         cases,
+        forbid=no_library("conv2d_forward", "conv2d_naive_forward", "conv2d", "correlate2d", "convolve2d"),
         hint=(
             "Check the shape of your output first, then one entry by hand: which pixels of the image does "
             "out[0, 0] combine, and with which entries of the kernel?",
@@ -146,7 +154,7 @@ def check_conv2d_single(answer: Any) -> Feedback:
         ),
         mistakes=[
             Mistake(
-                _flipped,
+                lambda image, kernel: solution_conv2d_single(image, kernel[::-1, ::-1]),
                 (
                     "Your values are those of the kernel turned by 180 degrees: your kernel is flipped.",
                     "That is convolution as mathematicians define it. Deep-learning libraries compute "
@@ -161,10 +169,14 @@ def check_conv2d_single(answer: Any) -> Feedback:
                     "image, and your loops stop before it.",
                 ),
             ),
+            Mistake(lambda image, kernel: _same_size(image, kernel, lambda k: k // 2), SAME_SIZE),
+            Mistake(lambda image, kernel: _same_size(image, kernel, lambda k: (k - 1) // 2), SAME_SIZE),
             Mistake(
-                _same_size,
+                lambda image, kernel: solution_conv2d_single(
+                    np.pad(image, [(k // 2,) * 2 for k in kernel.shape]), kernel
+                ),
                 (
-                    "Your output has the size of the image: you padded it.",
+                    "Your output is larger than the image: you padded it, and by one too many for an even kernel.",
                     "This exercise asks for no padding: only positions where the kernel fits inside the image.",
                 ),
             ),
@@ -185,10 +197,6 @@ def solution_maxpool_backward(x: np.ndarray, dout: np.ndarray) -> np.ndarray:
 
 def _spread(x: np.ndarray, dout: np.ndarray, share: float) -> np.ndarray:
     return np.kron(dout, np.ones((2, 2))) * share  # every position of a window gets the same
-
-
-def _to_minimum(x: np.ndarray, dout: np.ndarray) -> np.ndarray:
-    return solution_maxpool_backward(-x, dout)
 
 
 def _transposed_position(x: np.ndarray, dout: np.ndarray) -> np.ndarray:
@@ -218,6 +226,7 @@ def check_maxpool_backward(answer: Any) -> Feedback:
         answer,
         solution_maxpool_backward,
         cases,
+        forbid=no_library("maxpool2d_backward", "maxpool2d_forward", "MaxPool2d", "max_pool2d"),
         hint=(
             "dx has the shape of x. Take one window and nudge each of its four inputs a little: which of them "
             "changes the pooled output?",
@@ -242,7 +251,7 @@ def check_maxpool_backward(answer: Any) -> Feedback:
                 ),
             ),
             Mistake(
-                _to_minimum,
+                lambda x, d: solution_maxpool_backward(-x, d),
                 (
                     "The gradient went to the wrong input of each window.",
                     "It went to the smallest value of each window: look for the largest.",
@@ -286,8 +295,9 @@ def check_conv_params(answer: Any) -> Feedback:
         answer,
         solution_conv_params,
         cases,
+        forbid=routes.forbid_names((*PACKAGE, "Conv2d", "parameters", "numel"), OWN_COUNT),
         hint=(
-            "Build the layer with conv.Conv2d and look at the shapes of its parameters() for the failing case.",
+            "Write down the shapes of the layer's weight and bias for the failing case, then count.",
             "Count what one kernel holds (it spans every input channel), then how many kernels there are, and "
             "do not forget what each kernel adds after its weighted sum.",
         ),
@@ -408,36 +418,16 @@ def check_receptive_field(answer: Any) -> Feedback:
     )
 
 
-# Imported last, so that progress() lists this module's exercises first; count_feedback is called by
-# the checkers above when they run.
-from dlcourse.exercises.ch07_more import (  # noqa: E402
+# Imported last, so that progress() lists this module's exercises first; count_feedback and no_library
+# are called by the checkers above when they run.
+from dlcourse.exercises.ch07_more import (  # noqa: E402, F401 (re-exported: notebooks call ch07.check_...)
     broken_conv_backward_strided,
     check_conv1d_backward,
     check_conv1d_forward,
     check_conv_backward_strided,
     count_feedback,
+    no_library,
     solution_conv1d_backward,
     solution_conv1d_forward,
     solution_conv_backward_strided,
 )
-
-__all__ = [
-    "KEY_EXPRESSIONS",
-    "broken_conv_backward_strided",
-    "check_conv1d_backward",
-    "check_conv1d_forward",
-    "check_conv2d_single",
-    "check_conv_backward_strided",
-    "check_conv_params",
-    "check_maxpool_backward",
-    "check_output_size",
-    "check_receptive_field",
-    "solution_conv1d_backward",
-    "solution_conv1d_forward",
-    "solution_conv2d_single",
-    "solution_conv_backward_strided",
-    "solution_conv_params",
-    "solution_maxpool_backward",
-    "solution_output_size",
-    "solution_receptive_field",
-]

@@ -1,5 +1,5 @@
-"""Checkers and solutions for chapter 7's exercises that build and debug: a 1-D convolution, its
-backward pass, and a strided convolution backward with a bug to find. Re-exported by
+"""Checkers and solutions for chapter 7's exercises that build and debug: a 1-D convolution with a
+stride and a dilation, its backward pass, and a strided convolution backward with a bug to find. Re-exported by
 :mod:`dlcourse.exercises.ch07`, so that the chapter calls ``ch07.check_conv1d_forward``."""
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from dlcourse.exercises.core import Case, Feedback, Hint, Mistake, check_functio
 from dlcourse.exercises.tracking import checker
 
 KEY_EXPRESSIONS: dict[str, list[str]] = {
-    "conv1d_forward": ["x[:, :, i : i + k]", "window.reshape(n_batch, -1) @ w.reshape(c_out, -1).T + b"],
+    "conv1d_forward": [
+        "x[:, :, start : start + span : dilation]",
+        "dilation * (k - 1) + 1",
+        "(length - span) // stride + 1",
+    ],
     "conv1d_backward": [
-        "dx[:, :, i : i + k] +=",
+        "dx[:, :, start : start + span : dilation] +=",
         "np.tensordot(g, window, axes=(0, 0))",
         "np.tensordot(g, w, axes=(1, 0))",
         "dout.sum(axis=(0, 2))",
@@ -24,9 +28,17 @@ KEY_EXPRESSIONS: dict[str, list[str]] = {
     "conv_backward_strided": ["dx[r : r + kh, c : c + kw] +=", "dx[r:r+kh, c:c+kw]"],
 }
 
-NO_AUTOGRAD = routes.forbid_names(
-    ("torch", "tensorflow", "jax", "autograd", "scipy"),
-    "this exercise asks for the computation by hand, in NumPy",
+LIBRARIES = ("dlcourse", "conv", "tconv", "torch", "F", "scipy", "tensorflow", "jax", "autograd")
+
+
+def no_library(*names: str) -> Callable[[Any], str]:
+    """A ``forbid`` refusing the libraries, the course's package and ``names``; the learner's own names are fine."""
+    why = "this exercise asks for the computation written by you, without the course's package or a library"
+    return routes.forbid_names(LIBRARIES + names, why)
+
+
+NO_LIBRARY = no_library(
+    "conv1d", "conv2d_forward", "conv2d_backward", "conv2d_naive_forward", "conv2d_naive_backward", "numerical_gradient"
 )
 
 
@@ -36,11 +48,8 @@ WHOLE = "expected a whole number"
 
 
 def whole_number(value: Any) -> Any:
-    """The output unchanged when it can be a count; a float or a truth value raises, with a sentence.
-
-    Python ints, NumPy and torch integer scalars and 0-d integer arrays are whole numbers. A float
-    is not, even 24.0: the comparison alone would pass it as equal to 24.
-    """
+    """The output unchanged when it can be a count (an int, or a NumPy or torch integer scalar); a float,
+    even 24.0, or a truth value raises, with a sentence: the comparison alone would pass 24.0 as 24."""
     if hasattr(value, "detach") and callable(value.detach):  # a torch tensor
         value = value.detach().cpu().numpy()
     if not isinstance(value, (bool, int, float, np.generic, np.ndarray)):
@@ -62,88 +71,79 @@ def count_feedback(
     hint: Hint,
     mistakes: Sequence[Mistake],
     float_hint: Hint,
+    forbid: Callable[[Any], str] | None = None,
 ) -> Feedback:
-    """check_function for an answer that must be a whole number (chapter 7's counts): a float or a truth
-    value is a wrong answer, with ``float_hint``; NumPy and torch integer scalars are whole numbers."""
-    feedback = check_function(exercise, answer, reference, cases, hint=hint, mistakes=mistakes, adapt=whole_number)
+    """check_function for a count: a float or a truth value is wrong, with ``float_hint``; integer scalars pass."""
+    feedback = check_function(
+        exercise, answer, reference, cases, hint=hint, mistakes=mistakes, adapt=whole_number, forbid=forbid
+    )
     if not feedback.passed and WHOLE in feedback.message:
         return Feedback(exercise, False, feedback.message, float_hint)
     return feedback
 
 
-# --- Exercise 7.6: a 1-D convolution, forward ---------------------------------------------------
+# --- Exercise 7.6: a 1-D convolution with a stride and a dilation, forward -------------------
 
 
-def solution_conv1d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1-D convolution (cross-correlation), stride 1, no padding.
+def solution_conv1d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, dilation: int) -> np.ndarray:
+    """1-D convolution (cross-correlation) with a stride and a dilation, no padding.
 
     Args:
-        x: (N, C_in, L) inputs.
-        w: (C_out, C_in, K) kernels.
-        b: (C_out,) one bias per kernel.
+        x: (N, C_in, L) inputs; w: (C_out, C_in, K) kernels; b: (C_out,) one bias per kernel.
+        stride: the step between the windows of neighbouring outputs.
+        dilation: the step between the input positions one window reads.
 
     Returns:
-        (N, C_out, L - K + 1): ``out[n, f, i] = b[f] + sum_{c, u} w[f, c, u] x[n, c, i + u]``.
+        (N, C_out, L_out): ``out[n, f, i] = b[f] + sum_{c, u} w[f, c, u] x[n, c, i*stride + u*dilation]``,
+        one position for every window that fits inside x.
     """
     n_batch, _, length = x.shape
     c_out, _, k = w.shape
-    out = np.zeros((n_batch, c_out, length - k + 1))  # (N, C_out, L_out)
-    for i in range(length - k + 1):
-        window = x[:, :, i : i + k]  # (N, C_in, K): what position i reads, in every image
+    span = dilation * (k - 1) + 1  # input positions one window covers, gaps included
+    out = np.zeros((n_batch, c_out, (length - span) // stride + 1))  # (N, C_out, L_out)
+    for i in range(out.shape[2]):
+        start = i * stride
+        window = x[:, :, start : start + span : dilation]  # (N, C_in, K): every dilation-th position
         out[:, :, i] = window.reshape(n_batch, -1) @ w.reshape(c_out, -1).T + b  # (N, C_out)
     return out
 
 
-def _conv1d_flipped(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return solution_conv1d_forward(x, w[:, :, ::-1], b)
-
-
-def _conv1d_same(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    k = w.shape[2]
-    return solution_conv1d_forward(np.pad(x, ((0, 0), (0, 0), (k // 2, k - 1 - k // 2))), w, b)
-
-
-def _conv1d_channel_sum_first(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The input channels added up before the kernel is applied: every channel uses kernel slice 0."""
-    return solution_conv1d_forward(x.sum(axis=1, keepdims=True), w[:, :1], b)
-
-
 def _conv1d_cases() -> list[Case]:
     rng = np.random.default_rng(71)
+    x, w, b = np.array([[[1.0, 2.0, 0.0, -1.0, 3.0, 2.0, -2.0]]]), np.array([[[1.0, 0.0, -2.0]]]), np.array([0.5])
     return [
+        Case((x, w, b, 1, 1), "x = [[[1, 2, 0, -1, 3, 2, -2]]], w = [[[1, 0, -2]]], b = [0.5], stride 1, dilation 1"),
+        Case((x, w, b, 1, 2), "the same x, w and b, stride 1, dilation 2"),
+        Case((x, w, b, 2, 1), "the same x, w and b, stride 2, dilation 1"),
         Case(
-            (np.array([[[1.0, 2.0, 0.0, -1.0, 3.0]]]), np.array([[[1.0, 0.0, -2.0]]]), np.array([0.5])),
-            "x = [[[1, 2, 0, -1, 3]]], w = [[[1, 0, -2]]], b = [0.5]",
+            (rng.normal(size=(2, 3, 11)), rng.normal(size=(2, 3, 3)), rng.normal(size=2), 2, 3),
+            "x of shape (2, 3, 11), w of shape (2, 3, 3), b of shape (2,), stride 2, dilation 3",
         ),
         Case(
-            (rng.normal(size=(2, 3, 7)), rng.normal(size=(2, 3, 3)), rng.normal(size=2)),
-            "x of shape (2, 3, 7), w of shape (2, 3, 3), b of shape (2,)",
-        ),
-        Case(
-            (rng.normal(size=(3, 2, 6)), rng.normal(size=(4, 2, 2)), rng.normal(size=4)),
-            "x of shape (3, 2, 6), w of shape (4, 2, 2), b of shape (4,)",
+            (rng.normal(size=(3, 2, 12)), rng.normal(size=(4, 2, 2)), rng.normal(size=4), 3, 2),
+            "x of shape (3, 2, 12), w of shape (4, 2, 2), b of shape (4,), stride 3, dilation 2",
         ),
     ]
 
 
 @checker
 def check_conv1d_forward(answer: Any) -> Feedback:
-    """Exercise 7.6: ``conv1d_forward(x, w, b)``, a 1-D convolution over a batch with channels."""
+    """Exercise 7.6: ``conv1d_forward(x, w, b, stride, dilation)`` over a batch with channels."""
     return check_function(
         "conv1d_forward",
         answer,
         solution_conv1d_forward,
         _conv1d_cases(),
         hint=(
-            "Check the shape of your output first, then one value by hand: which entries of x and w "
-            "does out[0, 0, 0] combine?",
-            "Each output value out[n, f, i] is one bias plus a weighted sum over every input channel and every "
-            "kernel tap, read from the stretch of x that starts at position i.",
+            "Find the first failing case and check the length of your output, then one value by hand: which "
+            "positions of x does out[0, 0, 1] read?",
+            "Count the input positions one window covers, gaps included, then how many windows fit when each "
+            "starts `stride` positions after the one before; inside a window the taps are `dilation` apart.",
         ),
-        forbid=NO_AUTOGRAD,
+        forbid=NO_LIBRARY,
         mistakes=[
             Mistake(
-                _conv1d_flipped,
+                lambda x, w, b, s, d: solution_conv1d_forward(x, w[:, :, ::-1], b, s, d),
                 (
                     "Your values are those of every kernel reversed.",
                     "np.convolve, and convolution as mathematicians define it, reverse the kernel; the "
@@ -151,28 +151,47 @@ def check_conv1d_forward(answer: Any) -> Feedback:
                 ),
             ),
             Mistake(
-                lambda x, w, b: solution_conv1d_forward(x, w, np.zeros_like(b)),
+                lambda x, w, b, s, d: solution_conv1d_forward(x, w, 0 * b, s, d),
                 (
                     "Your values are off by the same amount all along each output channel.",
                     "Each output channel adds its own bias after its weighted sum.",
                 ),
             ),
             Mistake(
-                lambda x, w, b: solution_conv1d_forward(x, w, b)[:, :, :-1],
+                lambda x, w, b, s, d: solution_conv1d_forward(x, w, b, s, 1),
                 (
-                    "Your output is one position short.",
-                    "The last position of the kernel is the one flush with the end of x; your loop stops before it.",
+                    "The cases with dilation 1 pass; the others fail: your answer ignores the dilation.",
+                    "With a dilation, the taps of one window are spread out, so a window covers more of x and "
+                    "fewer windows fit.",
                 ),
             ),
             Mistake(
-                _conv1d_same,
+                lambda x, w, b, s, d: solution_conv1d_forward(x, w, b, s, 1)[
+                    :, :, : (x.shape[2] - d * w.shape[2] + d - 1) // s + 1
+                ],
                 (
-                    "Your output is as long as x: you padded it.",
-                    "This exercise asks for no padding: only positions where the kernel fits inside x count.",
+                    "Your output has the right length, but with a dilation above 1 its values are wrong.",
+                    "Your windows read neighbouring positions of x: the taps of one window should be `dilation` "
+                    "positions apart.",
                 ),
             ),
             Mistake(
-                _conv1d_channel_sum_first,
+                lambda x, w, b, s, d: solution_conv1d_forward(x, w, b, 1, d),
+                (
+                    "The cases with stride 1 pass; the others fail: your answer ignores the stride.",
+                    "Neighbouring outputs read windows that start `stride` positions apart.",
+                ),
+            ),
+            Mistake(
+                lambda x, w, b, s, d: solution_conv1d_forward(x, w, b, d, s),
+                (
+                    "Your answer swaps the stride and the dilation.",
+                    "The stride separates the windows of neighbouring outputs; the dilation separates the taps "
+                    "inside one window.",
+                ),
+            ),
+            Mistake(
+                lambda x, w, b, s, d: solution_conv1d_forward(x.sum(axis=1, keepdims=True), w[:, :1], b, s, d),
                 (
                     "Your values are right for one input channel only.",
                     "Each input channel has its own slice of the kernel, w[f, c]; the channels are added up after "
@@ -187,78 +206,70 @@ def check_conv1d_forward(answer: Any) -> Feedback:
 
 
 def solution_conv1d_backward(
-    dout: np.ndarray, x: np.ndarray, w: np.ndarray
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int, dilation: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of :func:`solution_conv1d_forward`.
 
     Args:
         dout: (N, C_out, L_out) gradient of the loss with respect to the output.
-        x: (N, C_in, L) the forward pass's input.
-        w: (C_out, C_in, K) its kernels.
+        x: (N, C_in, L) the forward pass's input; w: (C_out, C_in, K) its kernels.
+        stride, dilation: as in the forward pass.
 
     Returns:
         dx (N, C_in, L), dw (C_out, C_in, K), db (C_out,).
     """
-    k = w.shape[2]
+    span = dilation * (w.shape[2] - 1) + 1  # input positions one window covers, gaps included
     dx, dw = np.zeros(x.shape), np.zeros(w.shape)
     for i in range(dout.shape[2]):  # every output position
-        window = x[:, :, i : i + k]  # (N, C_in, K): what position i read
+        start = i * stride
+        window = x[:, :, start : start + span : dilation]  # (N, C_in, K): what position i read
         g = dout[:, :, i]  # (N, C_out): the gradient arriving there
         dw += np.tensordot(g, window, axes=(0, 0))  # (C_out, C_in, K), summed over the batch
-        dx[:, :, i : i + k] += np.tensordot(g, w, axes=(1, 0))  # (N, C_in, K); windows overlap, so add
+        dx[:, :, start : start + span : dilation] += np.tensordot(g, w, axes=(1, 0))  # windows overlap: add
     db = dout.sum(axis=(0, 2))  # (C_out,)
     return dx, dw, db
 
 
-def _backward_overwrites_dx(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple:
-    """dx written with = instead of +=: where windows overlap, the last one wins."""
-    k = w.shape[2]
-    _, dw, db = solution_conv1d_backward(dout, x, w)
+def _dx_variant(args: tuple, step: int = 0, gap: int = 0, add: bool = True, flip: bool = False) -> tuple:
+    """(dx, dw, db) with dw and db right and dx sent back by a variant of the solution's rule:
+    windows `step` apart, taps `gap` apart, written with = when not ``add``, the kernel reversed when ``flip``."""
+    dout, x, w, s, d = args
+    _, dw, db = solution_conv1d_backward(dout, x, w, s, d)
+    step, gap, k = step or s, gap or d, w.shape[2]
     dx = np.zeros(x.shape)
     for i in range(dout.shape[2]):
-        dx[:, :, i : i + k] = np.tensordot(dout[:, :, i], w, axes=(1, 0))
+        where = slice(i * step, i * step + gap * (k - 1) + 1, gap)
+        share = np.tensordot(dout[:, :, i], w[:, :, ::-1] if flip else w, axes=(1, 0))
+        dx[:, :, where] = dx[:, :, where] + share if add else share
     return dx, dw, db
-
-
-def _backward_last_dw(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple:
-    """dw written with = instead of +=: only the last position's share."""
-    k = w.shape[2]
-    dx, _, db = solution_conv1d_backward(dout, x, w)
-    last = dout.shape[2] - 1
-    return dx, np.tensordot(dout[:, :, last], x[:, :, last : last + k], axes=(0, 0)), db
-
-
-def _backward_flipped_dx(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple:
-    _, dw, db = solution_conv1d_backward(dout, x, w)
-    return solution_conv1d_backward(dout, x, w[:, :, ::-1])[0], dw, db
-
-
-def _backward_mean_over_batch(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple:
-    dx, dw, db = solution_conv1d_backward(dout, x, w)
-    return dx, dw / x.shape[0], db / x.shape[0]
 
 
 def _conv1d_backward_cases() -> list[Case]:
     rng = np.random.default_rng(72)
+    x, w = np.array([[[1.0, 2.0, 0.0, -1.0, 3.0, 2.0]]]), np.array([[[2.0, -1.0]]])
     return [
         Case(
-            (np.array([[[1.0, -1.0, 2.0, 0.5]]]), np.array([[[1.0, 2.0, 0.0, -1.0, 3.0]]]), np.array([[[2.0, -1.0]]])),
-            "dout = [[[1, -1, 2, 0.5]]], x = [[[1, 2, 0, -1, 3]]], w = [[[2, -1]]]",
+            (np.array([[[1.0, -1.0, 2.0, 0.5, 1.0]]]), x, w, 1, 1),
+            "dout = [[[1, -1, 2, 0.5, 1]]], x = [[[1, 2, 0, -1, 3, 2]]], w = [[[2, -1]]], stride 1, dilation 1",
         ),
         Case(
-            (rng.normal(size=(2, 2, 4)), rng.normal(size=(2, 3, 6)), rng.normal(size=(2, 3, 3))),
-            "dout of shape (2, 2, 4), x of shape (2, 3, 6), w of shape (2, 3, 3)",
+            (np.array([[[1.0, -1.0, 2.0, 0.5]]]), x, w, 1, 2),
+            "dout = [[[1, -1, 2, 0.5]]], the same x and w, stride 1, dilation 2",
         ),
         Case(
-            (rng.normal(size=(3, 4, 4)), rng.normal(size=(3, 2, 7)), rng.normal(size=(4, 2, 4))),
-            "dout of shape (3, 4, 4), x of shape (3, 2, 7), w of shape (4, 2, 4)",
+            (rng.normal(size=(2, 2, 4)), rng.normal(size=(2, 3, 12)), rng.normal(size=(2, 3, 3)), 2, 2),
+            "dout of shape (2, 2, 4), x of shape (2, 3, 12), w of shape (2, 3, 3), stride 2, dilation 2",
+        ),
+        Case(
+            (rng.normal(size=(3, 4, 3)), rng.normal(size=(3, 2, 11)), rng.normal(size=(4, 2, 3)), 2, 3),
+            "dout of shape (3, 4, 3), x of shape (3, 2, 11), w of shape (4, 2, 3), stride 2, dilation 3",
         ),
     ]
 
 
 @checker
 def check_conv1d_backward(answer: Any) -> Feedback:
-    """Exercise 7.7: ``conv1d_backward(dout, x, w)`` returns ``(dx, dw, db)``."""
+    """Exercise 7.7: ``conv1d_backward(dout, x, w, stride, dilation)`` returns ``(dx, dw, db)``."""
     return check_function(
         "conv1d_backward",
         answer,
@@ -267,31 +278,38 @@ def check_conv1d_backward(answer: Any) -> Feedback:
         hint=(
             "Follow one output value out[n, f, i]: which entries of x, of w and of b did it use? Its gradient "
             "dout[n, f, i] flows back to exactly those.",
-            "For each output value, its window of x collects the kernel w[f] times dout[n, f, i], the kernel "
-            "w[f] collects the window times dout[n, f, i], and b[f] collects dout[n, f, i]. Check each part "
-            "against a finite difference on the first case.",
+            "For each output value, the entries of x it read collect the kernel w[f] times dout[n, f, i], the "
+            "kernel w[f] collects those entries times dout[n, f, i], and b[f] collects dout[n, f, i]. Check each "
+            "part against a finite difference on the failing case.",
         ),
-        forbid=NO_AUTOGRAD,
+        forbid=NO_LIBRARY,
         parts=("dx", "dw", "db"),
         mistakes=[
             Mistake(
-                _backward_overwrites_dx,
+                lambda *a: _dx_variant(a, add=False),
                 (
-                    "Some entries of dx miss part of their gradient: the ones that several windows cover.",
+                    "Some entries of dx miss part of their gradient: the ones that several windows read.",
                     "An input value that took part in several output positions collects gradient from each of "
                     "them: add into dx, do not overwrite.",
                 ),
             ),
             Mistake(
-                _backward_last_dw,
+                lambda *a: _dx_variant(a, gap=1),
                 (
-                    "dw holds the share of one output position only.",
-                    "The kernel is shared by every position (and every image), so its gradient adds up their "
-                    "shares: accumulate, do not overwrite.",
+                    "dx is right where the dilation is 1 only.",
+                    "The gradient goes back to the entries the window read, which were `dilation` apart, not to "
+                    "neighbouring ones.",
                 ),
             ),
             Mistake(
-                _backward_flipped_dx,
+                lambda *a: _dx_variant(a, step=1),
+                (
+                    "dx is right where the stride is 1 only.",
+                    "Output i read a window that starts i * stride positions into x: its gradient goes back there.",
+                ),
+            ),
+            Mistake(
+                lambda *a: _dx_variant(a, flip=True),
                 (
                     "dx comes out as if every kernel were reversed.",
                     "In the loop form nothing is reversed: each window took part with the kernel as it is, so it "
@@ -299,7 +317,7 @@ def check_conv1d_backward(answer: Any) -> Feedback:
                 ),
             ),
             Mistake(
-                _backward_mean_over_batch,
+                lambda *a: (_dx_variant(a)[0], *(g / a[1].shape[0] for g in _dx_variant(a)[1:])),
                 (
                     "dw and db are too small by a factor of the batch size.",
                     "The loss here adds up over the images of the batch, so the parameter gradients sum over the "
@@ -319,9 +337,7 @@ def solution_conv_backward_strided(
     """Gradients of a one-channel 2-D convolution with a stride and no padding, repaired.
 
     Args:
-        dout: (OH, OW) upstream gradient.
-        x: (H, W) the input.
-        w: (KH, KW) the kernel.
+        dout: (OH, OW) upstream gradient; x: (H, W) the input; w: (KH, KW) the kernel.
         stride: the step between windows.
 
     Returns:
@@ -364,23 +380,14 @@ def _strided(dout: np.ndarray, x: np.ndarray, w: np.ndarray, rows: int, cols: in
 
 def _strided_cases() -> list[Case]:
     rng = np.random.default_rng(73)
+    sizes = [((3, 3), (4, 4), (2, 2), 1), ((2, 2), (4, 4), (2, 2), 2), ((2, 2), (5, 5), (3, 3), 2)]
+    sizes += [((3, 3), (6, 7), (2, 3), 2), ((3, 2), (8, 7), (2, 2), 3)]
     return [
         Case(
-            (rng.normal(size=(3, 3)), rng.normal(size=(4, 4)), rng.normal(size=(2, 2)), 1), "a 4x4 x, a 2x2 w, stride 1"
-        ),
-        Case(
-            (rng.normal(size=(2, 2)), rng.normal(size=(4, 4)), rng.normal(size=(2, 2)), 2), "a 4x4 x, a 2x2 w, stride 2"
-        ),
-        Case(
-            (rng.normal(size=(2, 2)), rng.normal(size=(5, 5)), rng.normal(size=(3, 3)), 2), "a 5x5 x, a 3x3 w, stride 2"
-        ),
-        Case(
-            (rng.normal(size=(3, 3)), rng.normal(size=(6, 7)), rng.normal(size=(2, 3)), 2), "a 6x7 x, a 2x3 w, stride 2"
-        ),
-        Case(
-            (rng.normal(size=(3, 2)), rng.normal(size=(8, 7)), rng.normal(size=(2, 2)), 3),
-            "an 8x7 x, a 2x2 w, stride 3",
-        ),
+            (rng.normal(size=d), rng.normal(size=x), rng.normal(size=w), s),
+            f"a{'n' if x[0] == 8 else ''} {x[0]}x{x[1]} x, a {w[0]}x{w[1]} w, stride {s}",
+        )
+        for d, x, w, s in sizes
     ]
 
 
@@ -397,7 +404,7 @@ def check_conv_backward_strided(answer: Any) -> Feedback:
             "Follow one output value out[i, j]: which window of x did the forward pass read for it, and where "
             "does the code send its gradient?",
         ),
-        forbid=NO_AUTOGRAD,
+        forbid=NO_LIBRARY,
         parts=("dx", "dw"),
         mistakes=[
             Mistake(

@@ -72,7 +72,7 @@ def check_rnn_step(answer: Any) -> Feedback:
             "the one that does not fit.",
         ),
         forbid=routes.forbid_names(
-            ("rnn_step_forward", "rnn_forward", "RNN", "RNNCell", "torch", "dlcourse"),
+            ("rnn_step_forward", "rnn_forward", "RNN", "RNNCell", "rnn", "trnn", "torch", "F", "dlcourse"),
             "this exercise asks you to write the step yourself, without the package or torch",
         ),
         mistakes=[
@@ -136,15 +136,34 @@ def solution_lstm_parameters(input_size: int, hidden_size: int) -> int:
     return 4 * (h * d + h * h + 2 * h)
 
 
+_WHOLE = "expected a whole number"
+
+
+def _whole_number(value: Any) -> Any:
+    """The output unchanged when it can be a count; a float or a truth value raises, with a sentence
+    (a float such as 84.0 would otherwise compare equal to the count 84)."""
+    if hasattr(value, "detach") and callable(value.detach):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (bool, int, float, np.generic, np.ndarray)):
+        array = np.asarray(value)
+        if array.ndim == 0 and array.dtype.kind in "bf":
+            raise ValueError(
+                f"{_WHOLE} (an int), got {'the truth value' if array.dtype.kind == 'b' else 'the float'} "
+                f"{array.item()!r}"
+            )
+    return value
+
+
 @checker
 def check_lstm_parameters(answer: Any) -> Feedback:
-    """Exercise 8.2: ``lstm_parameters(input_size, hidden_size)``, as ``torch.nn.LSTM`` counts them."""
+    """Exercise 8.2: ``lstm_parameters(input_size, hidden_size)``, as ``torch.nn.LSTM`` counts them: an int,
+    compared exactly (a float, even a whole one, is refused)."""
     cases = [
         Case((2, 3), "input_size = 2, hidden_size = 3"),
         Case((10, 20), "input_size = 10, hidden_size = 20"),
         Case((83, 256), "input_size = 83, hidden_size = 256"),
     ]
-    return check_function(
+    feedback = check_function(
         "lstm_parameters",
         answer,
         solution_lstm_parameters,
@@ -154,17 +173,24 @@ def check_lstm_parameters(answer: Any) -> Feedback:
             "There are four tensors (weight_ih, weight_hh, bias_ih, bias_hh); each stacks one block of rows per "
             "gate and one for the candidate.",
         ),
+        rtol=0.0,
+        atol=0.0,
+        adapt=_whole_number,
         forbid=routes.forbid_names(
-            ("torch", "nn", "LSTM", "numel", "parameters"),
+            ("torch", "nn", "LSTM", "numel", "parameters", "named_parameters", "state_dict", "lstm", "tlstm")
+            + ("charlm", "tcharlm", "dlcourse")
+            + ESCAPES,
             "this exercise asks for the count worked out from the shapes (use torch only to check one case by hand)",
         ),
         mistakes=[
             Mistake(
                 lambda d, h: h * d + h * h + 2 * h,
                 (
-                    "That is a quarter of the right count: look at how many blocks the LSTM's tensors stack.",
-                    "That is one block's worth, the size of a vanilla RNN layer. An LSTM stacks four blocks, the "
-                    "three gates (i, f, o) and the candidate g, each with its own weights and biases.",
+                    "Your count would fit a recurrent layer with a single block of weights: look at the first "
+                    "dimension of the LSTM's weight_ih next to hidden_size.",
+                    "That is a quarter of the right count, one block's worth, the size of a vanilla RNN layer. An "
+                    "LSTM stacks four blocks, the three gates (i, f, o) and the candidate g, each with its own "
+                    "weights and biases.",
                 ),
             ),
             Mistake(
@@ -198,6 +224,18 @@ def check_lstm_parameters(answer: Any) -> Feedback:
             ),
         ],
     )
+    if not feedback.passed and _WHOLE in feedback.message:
+        return Feedback(
+            "lstm_parameters",
+            False,
+            feedback.message,
+            (
+                "A number of parameters is a whole number, an int; a float (even 2.0) is not one.",
+                "Division with `/`, a float constant such as 1.0, or NumPy floats give a float even when the "
+                "value is whole: keep to integers.",
+            ),
+        )
+    return feedback
 
 
 # ---------------------------------------------------------------- 8.3 softmax with a temperature
@@ -251,7 +289,9 @@ def check_softmax_temperature(answer: Any) -> Feedback:
         ),
         warnings_are_errors=True,
         forbid=routes.forbid_names(
-            ("softmax", "softmax_with_temperature", "log_softmax") + routes.SILENCERS,
+            ("softmax", "softmax_with_temperature", "log_softmax", "torch", "F", "scipy", "special", "dlcourse")
+            + ("text", "losses")
+            + routes.SILENCERS,
             "this exercise asks you to write the softmax yourself, without hiding a warning",
         ),
         mistakes=[
@@ -328,6 +368,12 @@ def check_grad_norm_after(answer: Any) -> Feedback:
             "Write one entry of the recurrence, h_t[j] = sum over m of h_{t-1}[m] W[j, m], and differentiate it "
             "with respect to h_{t-1}[m]: that gives the matrix one step multiplies the gradient by.",
         ),
+        forbid=routes.forbid_names(
+            ("torch", "F", "autograd", "backward", "jax", "tensorflow", "tf", "dlcourse", "rnn", "trnn")
+            + ("numerical_gradient", "gradcheck", "relative_error")
+            + ESCAPES,
+            "this exercise asks you to work the gradient out yourself, in NumPy, without autograd or the package",
+        ),
         mistakes=[
             Mistake(
                 lambda g, w, k: float(np.linalg.norm(g @ np.linalg.matrix_power(np.asarray(w).T, k))),
@@ -367,8 +413,9 @@ def check_grad_norm_after(answer: Any) -> Feedback:
 
 
 # The exercises that follow live in ch08_more.py (this module would pass 450 lines); notebooks call them
-# through this module.
+# through this module. ESCAPES, which the forbid lists above share, is read only when a checker runs.
 from dlcourse.exercises.ch08_more import (  # noqa: E402, F401
+    ESCAPES,
     check_clip_by_norm,
     check_fix_lstm,
     check_gru_step,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from dlcourse.exercises import routes
+from dlcourse.exercises import core, routes
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
 
@@ -21,6 +21,9 @@ KEY_EXPRESSIONS: dict[str, list[str]] = {
     "fix_lstm": ["i, f, g, o = np.split(z, 4, axis=1)", "i, f, g, o ="],
 }
 """Fragments of each solution that no first-stage hint may contain (tests/test_exercise_hints.py)."""
+
+ESCAPES = ("importlib", "import_module", "__import__", "sys", "eval", "exec", "globals", "vars")
+"""Names that reach a library without naming it; refused where an exercise forbids a library."""
 
 
 # ---------------------------------------------------------------- 8.5 clipping the gradient norm
@@ -49,12 +52,14 @@ def _changed(grads: Any, originals: list[np.ndarray]) -> bool:
 def check_clip_by_norm(answer: Any) -> Feedback:
     """Exercise 8.5: ``clip_by_norm(grads, max_norm)`` for a list of two gradient arrays: the values,
     the shape of every array (compared part by part), and that the input arrays are left unchanged.
-    The answer runs once per case: a wrapper notes whether it changed the arrays it was given."""
+    The answer runs once per case: a wrapper notes whether it changed the arrays it was given, and
+    whether it called the folded solution. The last case has all-zero gradients, whose norm is 0."""
     cases = [
         Case(([np.array([3.0, 4.0]), np.array([[0.0]])], 1.0), "grads = [[3, 4], [[0]]], max_norm = 1"),
         Case(([np.array([1.0, 2.0]), np.array([[2.0]])], 1.5), "grads = [[1, 2], [[2]]], max_norm = 1.5"),
         Case(([np.array([0.3, 0.4]), np.array([0.0])], 1.0), "grads = [[0.3, 0.4], [0]], max_norm = 1 (short already)"),
         Case(([np.array([6.0, 8.0]), np.array([1.0, 0.0])], 5.0), "grads = [[6, 8], [1, 0]], max_norm = 5"),
+        Case(([np.array([0.0, 0.0]), np.array([[0.0]])], 1.0), "grads = [[0, 0], [[0]]], max_norm = 1 (all zero)"),
     ]
 
     def scale_each(grads, m):
@@ -64,13 +69,21 @@ def check_clip_by_norm(answer: Any) -> Feedback:
         total = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
         return [g * m / total for g in grads]
 
+    def new_norm_over_old(grads, m):
+        total = np.sqrt(sum(float(np.sum(g * g)) for g in grads))
+        with np.errstate(all="ignore"):
+            return [g * (min(total, m) / np.float64(total)) for g in grads]  # 0 / 0 for zero gradients
+
     changed: list[str] = []
+    wrapped: list[bool] = []
 
     def watched(grads: list, max_norm: float) -> Any:
         originals = copy.deepcopy(grads)
+        stop = core.watch_solution_calls(answer, solution_clip_by_norm)
         try:
             return answer(grads, max_norm)
         finally:
+            wrapped.append(stop())
             if _changed(grads, originals):
                 changed.append(f"grads = {[np.shape(g) for g in originals]}, max_norm = {max_norm:g}")
 
@@ -82,7 +95,7 @@ def check_clip_by_norm(answer: Any) -> Feedback:
         "its own shape.",
     )
     forbid = routes.forbid_names(
-        ("clip_grad_norm", "clip_grad_norm_", "Parameter", "torch"),
+        ("clip_grad_norm", "clip_grad_norm_", "Parameter", "torch", "optim", "toptim", "dlcourse"),
         "this exercise asks you to write the clipping yourself",
     )
     refused = forbid(answer) if callable(answer) else ""
@@ -95,6 +108,14 @@ def check_clip_by_norm(answer: Any) -> Feedback:
         forbid=forbid if refused else None,
         parts=("grads[0]", "grads[1]"),
         mistakes=[
+            Mistake(
+                new_norm_over_old,
+                (
+                    "All-zero gradients came back as NaN: look at what your function divides by when the norm is 0.",
+                    "A zero gradient has norm 0, and 0 / 0 is NaN. When the norm does not exceed max_norm there is "
+                    "nothing to clip: divide by the norm only when it is larger than max_norm.",
+                ),
+            ),
             Mistake(
                 lambda grads, m: [np.clip(g, -m, m) for g in grads],
                 (
@@ -131,6 +152,13 @@ def check_clip_by_norm(answer: Any) -> Feedback:
                 "Return new arrays: g * scale makes a new array, while g *= scale (or g[...] = ..., or assigning "
                 "to the list's entries) overwrites the caller's gradients.",
             ),
+        )
+    if feedback.passed and any(wrapped) and core.REFUSE_WRAPPED_SOLUTIONS:  # right only through the solution
+        return Feedback(
+            "clip_by_norm",
+            False,
+            "your function calls the exercise's folded solution; the checker wants your own code.",
+            ("Rewrite your function without it: the exercise is about doing the clipping yourself.", *hint),
         )
     return feedback
 
@@ -235,7 +263,8 @@ def check_gru_step(answer: Any) -> Feedback:
             "the new state between the candidate and the old state, entry by entry.",
         ),
         forbid=routes.forbid_names(
-            ("torch", "GRUCell", "GRU", "nn"), "this exercise asks you to write the GRU step in NumPy"
+            ("torch", "GRUCell", "GRU", "nn", "F", "functional", "gru_cell", "dlcourse") + ESCAPES,
+            "this exercise asks you to write the GRU step in NumPy",
         ),
         mistakes=[
             Mistake(
@@ -371,7 +400,7 @@ def check_fix_lstm(answer: Any) -> Feedback:
         ),
         parts=("h", "c"),
         forbid=routes.forbid_names(
-            ("torch", "nn", "LSTM", "lstm_forward", "lstm_step_forward", "dlcourse"),
+            ("torch", "nn", "LSTM", "lstm_forward", "lstm_step_forward", "lstm", "tlstm", "F", "dlcourse"),
             "this exercise asks you to fix the given NumPy code, not to call an LSTM from a library",
         ),
         mistakes=[
