@@ -103,7 +103,8 @@ def test_the_notebooks_stub_holds_the_bug_the_hints_are_written_for():
         for ours, theirs in zip(broken(*case.args), bugged(*case.args), strict=True):
             np.testing.assert_allclose(ours, theirs)
     feedback = ch05.check_two_layer_backward(broken)
-    assert not feedback.passed and "only dW1" in feedback.hints[0], str(feedback)
+    assert not feedback.passed and "numerical_gradient" in feedback.hints[0], str(feedback)
+    assert "only dW1" not in feedback.hints[0] and "only dW1" in feedback.hints[1], str(feedback)
 
 
 def test_a_forgotten_transpose_gets_a_targeted_hint_not_a_numpy_error():
@@ -159,6 +160,27 @@ def gelu_by_autograd(dout, x):
     return xt.grad.numpy()
 
 
+def own_gelu(x):
+    """The learner's own GELU forward (a name the learner binds is not refused)."""
+    return 0.5 * x * (1 + np.tanh(ch05.C_GELU * (x + 0.044715 * x**3)))
+
+
+def gelu_by_finite_differences(dout, x):
+    """A finite difference of the package's gelu: right numbers, but not the derivation asked for."""
+    h = 1e-5
+    return dout * (ch05.gelu(x + h) - ch05.gelu(x - h)) / (2 * h)
+
+
+def gelu_by_own_finite_differences(dout, x):
+    """A finite difference of the learner's own GELU: not refused by name, but wrong where x is large."""
+    x, h = np.asarray(x, dtype=float), 1e-5
+    return dout * (own_gelu(x + h) - own_gelu(x - h)) / (2 * h)
+
+
+def gelu_by_numerical_gradient(dout, x):
+    return numerical_gradient(lambda v: float(np.sum(dout * own_gelu(v))), np.array(x, dtype=float))
+
+
 def _gelu_pieces(x):
     return ch05_more._gelu_parts(x)
 
@@ -196,7 +218,10 @@ WRONG = [
     (ch05.check_sigmoid_chain, _outer, "inner derivative"),
     (ch05.check_sigmoid_chain, lambda x, w: _outer(x, w) * w, "with respect to w"),
     (ch05.check_sigmoid_chain, lambda x, w: activations.sigmoid(w * np.asarray(x)) * x, "not its own derivative"),
-    (ch05.check_gelu_backward, lambda g, x: g * ch05.gelu(x), "forward pass"),
+    (ch05.check_gelu_backward, lambda g, x: g * own_gelu(np.asarray(x, dtype=float)), "forward pass"),
+    (ch05.check_gelu_backward, gelu_by_finite_differences, "Split GELU"),
+    (ch05.check_gelu_backward, gelu_by_numerical_gradient, "Split GELU"),
+    (ch05.check_gelu_backward, gelu_by_own_finite_differences, "Split GELU"),
     (ch05.check_gelu_backward, lambda g, x: ch05.solution_gelu_backward(1.0, x), "dout is ignored"),
     (ch05.check_gelu_backward, lambda g, x: g * 0.5 * (1 + _gelu_pieces(x)[1]), "product rule"),
     (ch05.check_gelu_backward, gelu_without_inner_derivative, "du/dx"),
@@ -213,12 +238,30 @@ WRONG = [
     (ch05.check_train_mlp, Args((1e30, 0.18)), "blew up"),
     (ch05.check_train_mlp, Args((0.5, 1e200)), "overflow"),
     (ch05.check_train_mlp, Args(("0.5", 0.18)), "log scale"),
+    (ch05.check_train_mlp, Args((0.5, 0.0)), "never leave zero"),
 ]
 
 
 def test_the_forbidden_route_is_named():
     feedback = ch05.check_gelu_backward(gelu_by_autograd)
-    assert not feedback.passed and "uses torch" in feedback.message, str(feedback)
+    assert not feedback.passed and "uses" in feedback.message and "torch" in feedback.message, str(feedback)
+    for route, name in [(gelu_by_finite_differences, "gelu"), (gelu_by_numerical_gradient, "numerical_gradient")]:
+        feedback = ch05.check_gelu_backward(route)
+        assert not feedback.passed and f"uses {name}" in feedback.message, str(feedback)
+
+
+def test_a_float32_linear_layer_passes():
+    def linear32(x, weight, bias):
+        return x.astype(np.float32) @ weight.astype(np.float32) + bias.astype(np.float32)
+
+    assert ch05.check_linear_forward(linear32).passed
+
+
+def test_train_mlp_reports_the_test_accuracy_only_on_a_pass():
+    failed = ch05.check_train_mlp(1e-3, 0.18)
+    assert not failed.passed and "validation accuracy" in failed.message and "test images is" not in failed.message
+    passed = ch05.check_train_mlp(*ch05.solution_train_mlp)
+    assert passed.passed and "test images is" in passed.message, str(passed)
 
 
 def test_exception_inside_learner_code_is_reported():

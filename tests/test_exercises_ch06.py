@@ -89,6 +89,21 @@ BY_TEST = max(ch06.DECAYS, key=lambda d: RUNS[d].test_acc)
 BY_TRAIN = min(ch06.DECAYS, key=lambda d: RUNS[d].train_loss)
 
 
+def test_a_pair_may_be_an_array_of_two_numbers():
+    chosen, test_acc = ch06.solution_decay_choice()
+    assert ch06.check_decay_choice(np.array([chosen, test_acc])).passed
+    assert ch06.check_deep_tanh_settings(np.array(ch06.solution_deep_tanh_settings)).passed
+    assert not ch06.check_decay_choice(np.array([chosen, test_acc, 0.0])).passed
+
+
+def test_deep_tanh_is_graded_on_test_points_and_reports_only_validation_on_a_failure():
+    failed = ch06.check_deep_tanh_settings((math.sqrt(1 / 32), 0.003))
+    runs = [ch06_more.train_deep_tanh(math.sqrt(1 / 32), 0.003, seed) for seed in ch06_more.SEEDS]
+    assert not failed.passed and all(f"{run.val_acc:.3f}" in failed.message for run in runs), str(failed)
+    passed = ch06.check_deep_tanh_settings(ch06.solution_deep_tanh_settings)
+    assert passed.passed and "test points" in passed.message, str(passed)
+
+
 def test_the_decay_sweep_separates_validation_test_and_training_choices():
     assert len({CHOSEN, BY_TEST, BY_TRAIN}) == 3
     assert CHOSEN not in (min(ch06.DECAYS), max(ch06.DECAYS))  # an inner optimum
@@ -110,6 +125,11 @@ WRONG = [
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w - lr * g, g), "remember the past"),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w - lr * (mu * v + g), g), "returned velocity forgets"),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w - lr * v, mu * v + g), "OLD velocity"),
+    (
+        ch06.check_momentum_step,
+        lambda w, v, g, lr, mu: (w - lr * (mu * v + (1 - mu) * g), mu * v + (1 - mu) * g),
+        "moving-average form",
+    ),
     (ch06.check_momentum_step, lambda w, v, g, lr, mu: (w + mu * v - lr * g, mu * v - lr * g), "other common form"),
     (
         ch06.check_momentum_step,
@@ -145,6 +165,8 @@ WRONG = [
     (ch06.check_decay_choice, (CHOSEN, RUNS[CHOSEN].val_acc), "validation number"),
     (ch06.check_decay_choice, [CHOSEN, RUNS[BY_TEST].test_acc], "whole sweep"),
     (ch06.check_decay_choice, (0.02, 0.7), "Which set is there"),
+    (ch06.check_decay_choice, (CHOSEN, 100 * RUNS[CHOSEN].test_acc), "as a fraction"),
+    (ch06.check_keep_best, ch06_more._keep_best_variant(True, False), "predict"),
     (ch06.check_deep_tanh_settings, (0.01, 0.1), "signal fades"),
     (ch06.check_deep_tanh_settings, (1.0, 0.1), "saturated"),
     (ch06.check_deep_tanh_settings, (math.sqrt(1 / 32), 3.0), "shot up"),

@@ -92,6 +92,7 @@ def check_linear_forward(answer: Any) -> Feedback:
         answer,
         solution_linear_forward,
         cases,
+        rtol=1e-5,  # a float32 layer, as the chapter's Linear computes, is right too
         hint=(
             "z has one row per example and one column per output neuron: check the shape of your output, "
             "then one entry of it by the sum formula.",

@@ -67,6 +67,7 @@ def check_gelu_backward(answer: Any) -> Feedback:
             (np.array([1.0, -2.0, 0.5, 3.0]), np.array([-30.0, -8.0, 8.0, 30.0])),
             "dout = [1, -2, 0.5, 3], x = [-30, -8, 8, 30]",
         ),
+        Case((np.array([1.0, 2.0]), np.array([1e8, 3e8])), "dout = [1, 2], x = [1e8, 3e8]"),  # no finite difference
     ]
     return check_function(
         "gelu_backward",
@@ -80,8 +81,9 @@ def check_gelu_backward(answer: Any) -> Feedback:
             "chain rule through u = c (x + 0.044715 x^3). Then multiply by dout, entry by entry. For large |x| "
             "use np.tanh, which does not overflow.",
         ),
-        forbid=routes.forbid_names(
-            ("torch", "autograd", "jax", "tensorflow"), "this exercise asks for the derivative worked out by hand"
+        forbid=routes.forbid_names(  # ch05.gelu and numerical_gradient give finite differences, not the derivative
+            ("torch", "autograd", "jax", "tensorflow", "gelu", "numerical_gradient", "gradcheck"),
+            "this exercise asks for the derivative worked out by hand, not a finite difference or autograd",
         ),
         mistakes=[
             Mistake(
@@ -226,6 +228,8 @@ def check_two_layer_backward(answer: Any) -> Feedback:
             Mistake(
                 functools.partial(_two_layer_variant, bug="stub"),
                 (
+                    "Compare each of the four gradients with numerical_gradient on ch05.two_layer_loss (or with "
+                    "torch.autograd) to see which are right; then read the lines that build the wrong ones.",
                     "dW2, db2 and db1 are right; only dW1 is not. The output layer is fine, so the error enters "
                     "between the hidden layer's gradient and dW1.",
                     "db1 and dW1 must both be built from the gradient at z1, after the ReLU has blocked it where "
@@ -319,14 +323,9 @@ def train_mlp(lr: float, init_scale: float) -> tuple[np.ndarray, float]:
         ValueError: ``lr`` or ``init_scale`` is not a finite number, ``lr`` is not positive or
             ``init_scale`` is negative.
     """
-    lr_value, lr_problem = _number(lr, "lr")
-    scale, scale_problem = _number(init_scale, "init_scale")
-    if lr_problem or scale_problem or lr_value is None or scale is None:
-        raise ValueError(running.sentence(lr_problem or scale_problem))
-    if lr_value <= 0 or scale < 0:
-        raise ValueError(
-            f"The learning rate must be positive and init_scale not negative; got {lr_value:g} and {scale:g}."
-        )
+    lr_value, scale, problem = _settings(lr, init_scale)
+    if problem:
+        raise ValueError(running.sentence(problem))
     history, net = _train(lr_value, scale)
     return history, _accuracy(net, "val")
 
@@ -351,6 +350,19 @@ def _number(value: Any, name: str) -> tuple[float | None, str]:
     return number, ""
 
 
+def _settings(lr: Any, init_scale: Any) -> tuple[float, float, str]:
+    """``lr`` and ``init_scale`` as floats, or a sentence saying what is wrong with them."""
+    lr_value, lr_problem = _number(lr, "lr")
+    scale, scale_problem = _number(init_scale, "init_scale")
+    if lr_problem or scale_problem or lr_value is None or scale is None:
+        return 0.0, 0.0, lr_problem or scale_problem
+    if lr_value <= 0:
+        return 0.0, 0.0, f"the learning rate lr is {lr_value:g}; expected a positive number."
+    if scale < 0:
+        return 0.0, 0.0, f"init_scale is {scale:g}, but it is a standard deviation: expected 0 or more."
+    return lr_value, scale, ""
+
+
 solution_train_mlp = (0.5, float(np.sqrt(2 / 64)))  # (lr, init_scale): He's scale for 64 inputs
 
 
@@ -364,29 +376,15 @@ def check_train_mlp(lr: Any, init_scale: Any) -> Feedback:
         "Fix init_scale and vary lr by factors of ten, then fix the best lr and vary init_scale by factors of "
         "three; the first loss should be close to ln 10 (a uniform guess over 10 digits).",
     )
-    lr_value, lr_problem = _number(lr, "lr")
-    scale, scale_problem = _number(init_scale, "init_scale")
-    problem = lr_problem or scale_problem
-    if problem or lr_value is None or scale is None:
+    lr_value, scale, problem = _settings(lr, init_scale)
+    if problem:
         return Feedback("train_mlp", False, problem, general)
-    if lr_value <= 0:
-        return Feedback(
-            "train_mlp", False, f"the learning rate lr is {lr_value:g}; expected a positive number.", general
-        )
-    if scale < 0:
-        return Feedback(
-            "train_mlp",
-            False,
-            f"the value given for init_scale is {scale:g}, but it is a standard deviation: expected 0 or more.",
-            general,
-        )
     history, net = _train(lr_value, scale)
+    fail = functools.partial(Feedback, "train_mlp", False)
     first, last = history[0], history[-1]
     said = f"with learning rate {lr_value:g} and init_scale {scale:g}"
     if not np.isfinite(first):
-        return Feedback(
-            "train_mlp",
-            False,
+        return fail(
             f"{said} the loss of the first batch is not a finite number: the weights start far too large.",
             (
                 "The network's first scores overflow before any training step.",
@@ -394,9 +392,7 @@ def check_train_mlp(lr: Any, init_scale: Any) -> Feedback:
             ),
         )
     if not np.all(np.isfinite(history)):
-        return Feedback(
-            "train_mlp",
-            False,
+        return fail(
             f"{said} the training loss was no longer a finite number at step {int(np.argmin(np.isfinite(history))) + 1}"
             " of the run: the steps are too large.",
             (
@@ -405,14 +401,30 @@ def check_train_mlp(lr: Any, init_scale: Any) -> Feedback:
                 "first loss is far above ln 10, shrink init_scale too.",
             ),
         )
-    accuracy = _accuracy(net, "test")
+    if not any(np.any(p.data) for name, p in net.named_parameters() if name.endswith("weight")):
+        return fail(
+            f"{said} every weight is still exactly zero after {TRAIN_STEPS} steps: the network returned the same "
+            "scores for every image.",
+            (
+                "Work out what the hidden layer outputs when W1 is all zeros, and what the gradients of W2 and "
+                "W1 then are.",
+                "With all weights zero every hidden unit computes the same thing, zero, and each weight matrix's "
+                "gradient is a product with the other layer's weights or activations, both zero: nothing breaks "
+                "the symmetry, so the weights never leave zero. They must start random, at a scale that is not 0.",
+            ),
+        )
     message = f"{said}, {TRAIN_STEPS} steps took the training loss from {first:.3f} to {last:.3f}"
     if history.max() > 1.5 * first:
         message += f" (on the way it rose as high as {history.max():.3f})"
-    message += f", and the accuracy on the {len(_digits()['y_test'])} test images is {accuracy:.3f}"
-    if accuracy >= TARGET_ACCURACY:
+    test_accuracy = _accuracy(net, "test")  # only a verdict unless it passes: no tuning on the test split
+    if test_accuracy >= TARGET_ACCURACY:
+        n_test = len(_digits()["y_test"])
+        message += f", and the accuracy on the {n_test} test images is {test_accuracy:.3f}"
         return Feedback("train_mlp", True, f"{message}, at least the target {TARGET_ACCURACY:g}.")
-    message += f", too low: the target is {TARGET_ACCURACY:g}."
+    message += (
+        f"; the validation accuracy is {_accuracy(net, 'val'):.3f}, and on the test images the network does "
+        f"not reach the target {TARGET_ACCURACY:g}."
+    )
     if first > 2 * np.log(10):
         hint = (
             "The loss of the very first batch is far above ln 10 ≈ 2.3, the loss of a uniform guess: the network "
@@ -434,4 +446,4 @@ def check_train_mlp(lr: Any, init_scale: Any) -> Feedback:
         )
     else:
         hint = general
-    return Feedback("train_mlp", False, message, hint)
+    return fail(message, hint)

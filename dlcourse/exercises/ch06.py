@@ -177,6 +177,15 @@ def check_momentum_step(answer: Any) -> Feedback:
                 ),
             ),
             Mistake(
+                lambda w, v, g, lr, mu: (w - lr * (mu * v + (1 - mu) * g), mu * v + (1 - mu) * g),
+                (
+                    "That is the moving-average form of momentum (as in Adam's first moment), which shrinks each "
+                    "gradient by (1 - mu) before it joins the velocity. This course uses PyTorch's form.",
+                    "In PyTorch's form the velocity adds the whole gradient, not a share of it; with mu = 0.9 your "
+                    "steps come out ten times too short.",
+                ),
+            ),
+            Mistake(
                 lambda w, v, g, lr, mu: (w + (mu * v - lr * g), mu * v - lr * g),
                 (
                     "That is the other common form of momentum, which folds the learning rate into the velocity. "
