@@ -22,11 +22,9 @@ MORE = discover(ch03_more)  # tests/test_exercise_hostile.py discovers ch03 only
 
 
 def test_other_correct_answers_pass():
-    """Answers written differently from the solutions, including with the package and PyTorch, pass too."""
-    assert ch03.check_mse(lambda y_hat, y: losses.mse(y_hat, y)).passed
-    assert ch03.check_mse(lambda y_hat, y: torch.nn.functional.mse_loss(torch.tensor(y_hat), torch.tensor(y))).passed
-    assert ch03.check_softmax(lambda z, axis: np.moveaxis(losses.softmax(np.moveaxis(z, axis, -1)), -1, axis)).passed
-    assert ch03.check_softmax(lambda z, axis: torch.softmax(torch.tensor(z), dim=axis)).passed
+    """Answers written differently from the solutions pass too (the package where the exercise allows it)."""
+    assert ch03.check_mse(lambda y_hat, y: np.square(np.subtract(y_hat, y)).sum() / np.size(y)).passed
+    assert ch03.check_softmax(_softmax_logsumexp).passed
     assert ch03.check_one_hot(lambda label, c: np.eye(c)[label]).passed
     assert ch03.check_one_hot(lambda label, c: losses.one_hot(np.array(label), c)).passed
     assert ch03.check_cross_entropy(
@@ -34,8 +32,49 @@ def test_other_correct_answers_pass():
     ).passed
     assert ch03.check_dlogits(lambda z, label: losses.softmax(z) - np.eye(len(z))[label]).passed
     assert ch03.check_bce_with_logits(_bce_logaddexp).passed
-    assert ch03.check_bce_with_logits(_bce_torch).passed
-    assert ch03.check_softmax_cross_entropy(_sce_package).passed
+    assert ch03.check_softmax_cross_entropy(_sce_own).passed
+
+
+def test_library_routes_are_refused_with_a_sentence():
+    """The exercises that say "write it yourself" refuse the package, PyTorch and SciPy, and say why."""
+    for checker, answer in [
+        (ch03.check_mse, lambda y_hat, y: losses.mse(y_hat, y)),
+        (ch03.check_softmax, _softmax_moveaxis),
+        (ch03.check_softmax, _softmax_torch),
+        (ch03.check_softmax, _softmax_scipy),
+        (ch03.check_bce_with_logits, _bce_torch),
+        (ch03.check_softmax_cross_entropy, _sce_package),
+    ]:
+        feedback = checker(answer)
+        assert not feedback.passed and "your function uses" in feedback.message.lower(), str(feedback)
+
+
+def _softmax_logsumexp(z, axis):
+    m = np.max(z, axis=axis, keepdims=True)
+    return np.exp(z - m - np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)))
+
+
+def _softmax_moveaxis(z, axis):
+    return np.moveaxis(losses.softmax(np.moveaxis(z, axis, -1)), -1, axis)
+
+
+def _softmax_torch(z, axis):
+    return torch.softmax(torch.tensor(z), dim=axis)
+
+
+def _softmax_scipy(z, axis):
+    import scipy.special
+
+    return scipy.special.softmax(z, axis=axis)
+
+
+def _sce_own(logits, labels):
+    n = len(labels)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    grad = np.exp(log_probs)
+    grad[np.arange(n), labels] -= 1.0
+    return -log_probs[np.arange(n), labels].mean(), grad / n
 
 
 def _bce_logaddexp(z, y):
@@ -54,6 +93,11 @@ def _bce_torch(z, y):
 def _sce_package(logits, labels):
     loss, cache = losses.cross_entropy_forward(logits, labels)
     return loss, losses.cross_entropy_backward(1.0, cache)
+
+
+def _softmax_last_axis(z, axis):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _naive_softmax(z, axis):
@@ -114,12 +158,12 @@ def _sce_mean_fixed(logits, labels):  # the bug of the shift left in
 
 
 def _sce_summed(logits, labels):
-    loss, grad = _sce_package(logits, labels)
+    loss, grad = _sce_own(logits, labels)
     return loss * len(labels), grad
 
 
 def _sce_grad_not_averaged(logits, labels):
-    loss, grad = _sce_package(logits, labels)
+    loss, grad = _sce_own(logits, labels)
     return loss, grad * len(labels)
 
 
@@ -135,19 +179,27 @@ WRONG = [
     (ch03.check_mse, lambda y_hat, y: np.mean(np.abs(y_hat - y)), "absolute"),
     (ch03.check_mse, lambda y_hat, y: np.sqrt(np.mean((y_hat - y) ** 2)), "RMSE"),
     (ch03.check_mse, lambda y_hat, y: None, "return"),
+    (ch03.check_mse, lambda y_hat, y: 0.5 * np.mean((y_hat - y) ** 2), "convention"),
+    (ch03.check_mse, lambda y_hat, y: losses.mse(y_hat, y), "Rewrite your function"),  # refused
     (ch03.check_softmax, _naive_softmax, "overflowed"),
     (ch03.check_softmax, lambda z, axis: np.exp(z - z.max(axis=axis, keepdims=True)), "sum to 1"),
-    (ch03.check_softmax, lambda z, axis: losses.softmax(z), "other axis"),
+    (ch03.check_softmax, _softmax_last_axis, "other axis"),
+    (ch03.check_softmax, lambda z, axis: losses.softmax(z), "Rewrite your function"),  # refused
+    (ch03.check_softmax, _softmax_moveaxis, "Rewrite your function"),  # refused
+    (ch03.check_softmax, _softmax_torch, "Rewrite your function"),  # refused
     (ch03.check_softmax, _global_max_softmax, "own maximum"),
     (ch03.check_softmax, _silenced_softmax, "keepdims=True"),  # refused; the message says why
     (ch03.check_one_hot, lambda label, c: np.eye(c)[label - 1], "counts from 0"),
     (ch03.check_one_hot, lambda label, c: 1 - np.eye(c)[label], "swapped"),
     (ch03.check_one_hot, lambda label, c: np.zeros(c), "all zeros"),
+    (ch03.check_one_hot, lambda label, c: np.eye(c)[label][::-1], "reversed"),
     (ch03.check_cross_entropy, lambda p, label: np.log(p[label]), "minus sign"),
     (ch03.check_cross_entropy, lambda p, label: -np.log10(p[label]), "natural log"),
     (ch03.check_cross_entropy, lambda p, label: -np.log(p.max()), "*true* class"),
     (ch03.check_cross_entropy, lambda p, label: -np.log(p).sum(), "only one"),
     (ch03.check_dlogits, _dlogits_flipped, "sign is flipped"),
+    (ch03.check_dlogits, lambda z, label: (losses.softmax(z) - np.eye(len(z))[label]) / len(z), "nothing divides by C"),
+    (ch03.check_dlogits, lambda z, label: 2 * (losses.softmax(z) - np.eye(len(z))[label]), "no factor 2"),
     (ch03.check_dlogits, lambda z, label: losses.softmax(z), "label must enter"),
     (ch03.check_dlogits, lambda z, label: -np.eye(len(z))[label] * (1 - losses.softmax(z)), "other classes"),
     (ch03.check_bce_with_logits, _bce_naive, "only ever raised"),
@@ -156,11 +208,13 @@ WRONG = [
     (ch03.check_bce_with_logits, _bce_flipped, "negative there"),
     (ch03.check_bce_with_logits, _bce_clipped, "Clipping"),
     (ch03.check_bce_with_logits, _bce_silenced, "Write both logs"),  # refused
+    (ch03.check_bce_with_logits, _bce_torch, "Rewrite your function"),  # refused
     (ch03.check_softmax_cross_entropy, ch03_more.given_softmax_cross_entropy, "divides by N * C"),
     (ch03.check_softmax_cross_entropy, _sce_mean_fixed, "its own shift"),
     (ch03.check_softmax_cross_entropy, _sce_summed, "divide the sum by N"),
     (ch03.check_softmax_cross_entropy, _sce_grad_not_averaged, "weight 1/N"),
     (ch03.check_softmax_cross_entropy, _sce_silenced, "Two lines are suspect"),  # refused
+    (ch03.check_softmax_cross_entropy, _sce_package, "Rewrite your function"),  # refused
 ]
 
 

@@ -56,19 +56,37 @@ def test_the_learning_rate_limit_is_where_descent_stops_converging():
 
 
 def test_the_chosen_learning_rate_works_and_the_window_is_narrow():
-    """The optimum meets the target; round neighbours do not, so the exercise takes a search."""
+    """The optimum meets the target on the checker's test split; round neighbours do not, so the
+    exercise takes a search, and each failure says what happened."""
     assert ch04.check_choose_lr(ch04.solution_choose_lr).passed
     assert ch04.check_choose_lr(0.11).passed and ch04.check_choose_lr(torch.tensor(0.115)).passed
     for lr, words in [
         (0.1, "too slowly"),
-        (0.12, "too slowly"),
         (0.01, "too slowly"),
-        (0.13, "diverged"),
-        (1.0, "diverged"),
+        (0.119, "too close to the stability limit"),
+        (0.12, "too close to the stability limit"),
+        (0.1226, "diverges"),
+        (0.13, "diverges"),
+        (1.0, "diverges"),
     ]:
         feedback = ch04.check_choose_lr(lr)
         assert not feedback.passed and words in feedback.message, str(feedback)
         assert "0.117" not in str(feedback) and "0.118" not in str(feedback)  # never the answer
+
+
+def test_a_learning_rate_that_meets_the_validation_target_meets_the_test_target():
+    """The learner tunes on the validation split; the checker grades on a test split the learner never
+    sees. Every learning rate of a sweep that meets the validation target and does not zigzag passes."""
+    data = ch04.lr_problem()
+    x_test, _ = ch04_more._test_split()
+    assert not any(np.array_equal(x_test[:5], data[k][:5]) for k in ("x_train", "x_val"))
+    for lr in np.arange(0.1, 0.1225, 0.0005):
+        w = np.zeros(2)
+        for _ in range(ch04.LR_STEPS):
+            w = w - lr * 2 / 150 * data["x_train"].T @ (data["x_train"] @ w - data["y_train"])
+        meets_validation = np.mean((data["x_val"] @ w - data["y_val"]) ** 2) <= ch04.LR_TARGET
+        if meets_validation and lr < ch04.solution_choose_lr:
+            assert ch04.check_choose_lr(float(lr)).passed, lr
 
 
 def test_the_optimal_learning_rate_balances_the_two_directions():
@@ -96,9 +114,17 @@ def test_alternative_correct_answers_pass():
     assert ch04.check_sgd_epoch(_sgd_epoch_with_index_loop).passed
 
 
-def test_a_flattened_pair_is_not_a_tuple():
-    feedback = ch04.check_line_gradient(lambda a, b, x, y: np.array(ch04.solution_line_gradient(a, b, x, y)))
-    assert not feedback.passed and "tuple (dL_da, dL_db)" in feedback.message
+def test_an_array_of_two_gradients_counts_as_the_pair():
+    """line_loss_and_gradient returns its gradient as an array of two numbers; that form passes too."""
+
+    def as_array(a, b, x, y):
+        r = a * x + b - y
+        return np.array([2 * np.mean(r * x), 2 * np.mean(r)])
+
+    assert ch04.check_line_gradient(as_array).passed
+    assert ch04.check_line_gradient(lambda a, b, x, y: torch.from_numpy(as_array(a, b, x, y))).passed
+    feedback = ch04.check_line_gradient(lambda a, b, x, y: np.concatenate([as_array(a, b, x, y), [0.0]]))
+    assert not feedback.passed
 
 
 def _sgd_epoch_with_index_loop(params, x, y, lr, batch_size, rng):
@@ -115,6 +141,21 @@ def _run(w0, x, y, lr, steps, grad, sign=-1.0):
     path = [w0]
     for _ in range(steps):
         path.append(path[-1] + sign * lr * grad(path[-1], x, y))
+    return path
+
+
+def _line_gradient_autograd(a, b, x, y):
+    ab = torch.tensor([a, b], dtype=torch.float64, requires_grad=True)
+    ((ab[0] * torch.from_numpy(x) + ab[1] - torch.from_numpy(y)) ** 2).mean().backward()
+    return tuple(ab.grad.numpy())
+
+
+def _run_gd_aliased(w0, x, y, lr, steps):
+    w = np.array(float(w0))
+    path = [w]
+    for _ in range(steps):
+        w -= lr * (w * x - y) * x  # in place: every entry of path is this one array
+        path.append(w)
     return path
 
 
@@ -152,6 +193,7 @@ WRONG = [
     (ch04.check_gradient, lambda w, x, y: (y - w * x) * x, "sign is flipped"),
     (ch04.check_gradient, lambda w, x, y: 2 * (w * x - y) * x, "factor 1/2"),
     (ch04.check_gradient, lambda w, x, y: 0.5 * (w * x - y) ** 2, "derivative of the loss"),
+    (ch04.check_gradient, lambda w, x, y: (w * x - y) * abs(x), "failing case"),
     (ch04.check_gd_step, lambda w, g, lr: w + lr * g, "uphill"),
     (ch04.check_gd_step, lambda w, g, lr: w - g, "learning rate is missing"),
     (ch04.check_gd_step, lambda w, g, lr: -lr * g, "only the change"),
@@ -161,12 +203,15 @@ WRONG = [
     (ch04.check_run_gd, lambda w0, x, y, lr, s: _run(w0, x, y, lr, s, ch04.solution_gradient, 1.0), "uphill"),
     (ch04.check_run_gd, lambda w0, x, y, lr, s: _run(w0, x, y, lr, s, lambda w, x, y: w * x - y), "factor x"),
     (ch04.check_run_gd, lambda w0, x, y, lr, s: [w0] * (s + 1), "never changes"),
+    (ch04.check_run_gd, lambda w0, x, y, lr, s: _run(w0, x, y, lr, s - 1, ch04.solution_gradient), "update is missing"),
+    (ch04.check_run_gd, _run_gd_aliased, "same array object"),
     (ch04.check_lr_limit, 3 / 28, "oscillations still shrink"),
     (ch04.check_lr_limit, 3 / 7, "no factor 1/2"),
     (ch04.check_lr_limit, 2 / 9, "mean over all three"),
     (ch04.check_lr_limit, 1 / 7, "not a sum"),
     (ch04.check_lr_limit, 0.5, "mean of the squares"),
     (ch04.check_lr_limit, 0.3, "(-1, 1)"),
+    (ch04.check_lr_limit, 0.214, "more digits"),
     (ch04.check_updates_per_epoch, _floor_updates, "last batch"),
     (ch04.check_updates_per_epoch, lambda n, b: n / b, "whole number"),
     (ch04.check_updates_per_epoch, lambda n, b: math.floor(n / b), "last batch"),
@@ -187,10 +232,12 @@ WRONG = [
         lambda a, b, x, y: (2 * np.mean(a * x + b - y), 2 * np.mean((a * x + b - y) * x)),
         "swapped",
     ),
+    (ch04.check_line_gradient, _line_gradient_autograd, "Rewrite your function"),  # refused
     (ch04.check_choose_lr, 0.01, "too slow"),
     (ch04.check_choose_lr, 0.1, "too slow"),
     (ch04.check_choose_lr, 0.2, "smaller learning rate"),
     (ch04.check_choose_lr, 2.0, "smaller learning rate"),
+    (ch04.check_choose_lr, 0.12, "slightly smaller learning rate"),
     (ch04.check_sgd_epoch, _broken_epoch(False, False), "How many times"),
     (ch04.check_sgd_epoch, _broken_epoch(True, False), "range stops before"),
     (ch04.check_sgd_epoch, _broken_epoch(False, True), "another example's y"),
@@ -209,8 +256,15 @@ def test_lr_limit():
     assert "higher" in ch04.check_lr_limit(0.1).message
     assert "lower" in ch04.check_lr_limit(0.3).message
     assert "positive" in ch04.check_lr_limit(-0.1).message
-    assert ch04.check_lr_limit(np.array([3 / 14])).passed and ch04.check_lr_limit(torch.tensor(3 / 14)).passed
-    assert not ch04.check_lr_limit([3 / 14]).passed
+    assert ch04.check_lr_limit(np.float64(3 / 14)).passed and ch04.check_lr_limit(torch.tensor(3 / 14)).passed
+    for container in ([3 / 14], np.array([3 / 14]), torch.tensor([3 / 14])):  # one number, not a container
+        for checker in (ch04.check_lr_limit, ch04.check_choose_lr):
+            feedback = checker(container)
+            assert not feedback.passed and "a single number" in feedback.message, str(feedback)
+    assert ch04.check_lr_limit(float("inf")).message.startswith("A learning rate of inf")
+    assert ch04.check_choose_lr(float("inf")).message.startswith("A learning rate of inf")
+    feedback = ch04.check_lr_limit(0.214)  # three decimals: close, but the checker asks for more digits
+    assert not feedback.passed and "more digits" in feedback.hints[0] and "four significant" in feedback.message
 
 
 def test_feedback_names_the_failing_input():

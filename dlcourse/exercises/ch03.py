@@ -46,6 +46,10 @@ def check_mse(answer: Any) -> Feedback:
         answer,
         solution_mse,
         cases,
+        forbid=routes.forbid_names(
+            ("losses", "mse", "mse_forward", "mse_loss", "mean_squared_error", "torch", "F", "sklearn", "dlcourse"),
+            "this exercise asks you to write the mean squared error with NumPy operations, not to call a library's",
+        ),
         hint=(
             "Work the first case out on paper, one error at a time, and compare with what your function returns.",
             "The name says the order of the operations: take the errors, square each, then take the mean.",
@@ -70,6 +74,14 @@ def check_mse(answer: Any) -> Feedback:
                 (
                     "Your value is right where every error is 0 or 1, and wrong elsewhere: errors are measured by their size.",
                     "That is the mean absolute error. Square the differences instead of taking their absolute value.",
+                ),
+            ),
+            Mistake(
+                lambda y_hat, y: 0.5 * np.mean((y_hat - y) ** 2),
+                (
+                    "Your value is exactly half the right one. Where does a factor 1/2 come from?",
+                    "The 1/2 that chapter 4 puts in front of its loss (see the note near the top of this chapter) "
+                    "is a convention that tidies the derivative; the mean squared error asked for here has none.",
                 ),
             ),
             Mistake(
@@ -105,6 +117,21 @@ def _softmax_global_max(z: np.ndarray, axis: int) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+_HIDES_WARNINGS = routes.forbid_names(
+    routes.SILENCERS, "this exercise asks you to avoid the overflow, not to hide its warning"
+)
+_LIBRARY_SOFTMAX = routes.forbid_names(
+    ("losses", "softmax", "log_softmax", "torch", "F", "scipy", "special", "dlcourse", "moveaxis", "swapaxes"),
+    "this exercise asks you to write the softmax along any axis yourself, not to call a library's softmax "
+    "or move the axis around one",
+)
+
+
+def _softmax_routes(answer: Any) -> str:
+    """Why the answer is refused (a silenced warning, a library's softmax), or "" when it may run."""
+    return _HIDES_WARNINGS(answer) or _LIBRARY_SOFTMAX(answer)
+
+
 @checker
 def check_softmax(answer: Any) -> Feedback:
     """Exercise 3.2: ``softmax(z, axis)``, along any axis, for scores in the thousands, with no warning."""
@@ -130,16 +157,14 @@ def check_softmax(answer: Any) -> Feedback:
             "(keepdims=True) so that it broadcasts back against z.",
         ),
         warnings_are_errors=True,
-        forbid=routes.forbid_names(
-            routes.SILENCERS, "this exercise asks you to avoid the overflow, not to hide its warning"
-        ),
+        forbid=_softmax_routes,
         mistakes=[
             Mistake(
                 _softmax_other_axis,
                 (
                     "Your output sums to 1 along the other axis. Which axis did the exercise ask for?",
-                    "Use `axis` in every reduction; a softmax written for the last axis (like the package's) "
-                    "normalises rows, and this case asks for columns.",
+                    "Use `axis` in every reduction; a softmax written for the last axis normalises rows, and "
+                    "this case asks for columns.",
                 ),
             ),
             Mistake(
@@ -189,8 +214,8 @@ def check_one_hot(answer: Any) -> Feedback:
     """Exercise 3.3: ``one_hot(label, num_classes)`` for one integer label."""
     cases = [
         Case((1, 3), "label = 1, num_classes = 3"),
-        Case((0, 4), "label = 0, num_classes = 4"),
         Case((4, 5), "label = 4, num_classes = 5"),
+        Case((0, 4), "label = 0, num_classes = 4"),
     ]
     return check_function(
         "one_hot",
@@ -207,6 +232,13 @@ def check_one_hot(answer: Any) -> Feedback:
                 (
                     "The 1 sits one place away from where it should. Where does Python start counting?",
                     "The 1 sits one place too early. Python counts from 0: class 0 is the first entry.",
+                ),
+            ),
+            Mistake(
+                lambda label, c: solution_one_hot(label, c)[::-1],
+                (
+                    "The 1 sits where it would if you counted from the other end of the vector.",
+                    "Your vector is reversed: class 0 is the first entry, class num_classes - 1 the last.",
                 ),
             ),
             Mistake(
@@ -303,8 +335,8 @@ def check_dlogits(answer: Any) -> Feedback:
         solution_dlogits,
         cases,
         hint=(
-            "Check two properties of your output on the failing case: its entries should sum to 0, and only "
-            "the true class's entry should be negative.",
+            "Check three things on the failing case: the entries should sum to 0, only the true class's entry "
+            "should be negative, and the size should agree with a finite-difference estimate of the loss's slope.",
             "Go back to step 4 of the derivation in the chapter: the answer combines the probabilities and the "
             "one-hot label.",
         ),
@@ -314,6 +346,23 @@ def check_dlogits(answer: Any) -> Feedback:
                 (
                     "Every sign is flipped. Which way should the true class's score move to lower the loss?",
                     "Raising the true class's score lowers the loss, so its entry of the gradient is negative.",
+                ),
+            ),
+            Mistake(
+                lambda z, label: solution_dlogits(z, label) / len(z),
+                (
+                    "Right direction, wrong size: your gradient is the right one divided by the number of classes. "
+                    "Compare one entry with a finite difference.",
+                    "The loss of one example is not a mean over the classes: only the true class's log-probability "
+                    "enters it, so nothing divides by C.",
+                ),
+            ),
+            Mistake(
+                lambda z, label: 2.0 * solution_dlogits(z, label),
+                (
+                    "Right direction, wrong size: every entry is twice the right one. Compare one entry with a "
+                    "finite difference.",
+                    "The loss is minus a log, with no square in it, so no factor 2 comes down when you differentiate.",
                 ),
             ),
             Mistake(

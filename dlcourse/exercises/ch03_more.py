@@ -28,6 +28,46 @@ _NO_SILENCING = routes.forbid_names(
 )
 
 
+_BCE_LIBRARY = routes.forbid_names(
+    (
+        "torch",
+        "F",
+        "functional",
+        "binary_cross_entropy_with_logits",
+        "binary_cross_entropy",
+        "backward",
+        "grad",
+        "jax",
+        "tensorflow",
+        "numerical_gradient",
+        "gradcheck",
+    ),
+    "this exercise asks you to derive the loss and its gradient yourself, not to take them from a library or "
+    "from autograd (check your dz against numerical_gradient outside the function)",
+)
+_SCE_LIBRARY = routes.forbid_names(
+    (
+        "cross_entropy_forward",
+        "cross_entropy_backward",
+        "cross_entropy",
+        "log_softmax",
+        "softmax",
+        "losses",
+        "dlcourse",
+        "torch",
+        "F",
+        "scipy",
+        "special",
+    ),
+    "this exercise asks you to repair the given function, not to replace it with the package's or PyTorch's",
+)
+
+
+def _no_silencing_nor(library: Any) -> Any:
+    """A ``forbid`` that refuses a silenced warning, then the library routes of ``library``."""
+    return lambda answer: _NO_SILENCING(answer) or library(answer)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     """The logistic sigmoid without overflow: exp is only ever taken of -|z|."""
     e = np.exp(-np.abs(z))  # in (0, 1]
@@ -94,7 +134,7 @@ def check_bce_with_logits(answer: Any) -> Feedback:
         cases,
         parts=("loss", "dz"),
         warnings_are_errors=True,
-        forbid=_NO_SILENCING,
+        forbid=_no_silencing_nor(_BCE_LIBRARY),
         hint=(
             "Find which part is wrong on the failing case, the loss or dz, and work that part out by hand for "
             "one example.",
@@ -217,7 +257,7 @@ def check_softmax_cross_entropy(answer: Any) -> Feedback:
         cases,
         parts=("loss", "dlogits"),
         warnings_are_errors=True,
-        forbid=_NO_SILENCING,
+        forbid=_no_silencing_nor(_SCE_LIBRARY),
         hint=(
             "Work out the loss of the failing case by hand, one example at a time (minus the log-probability "
             "of its label), and compare each step of the function with your numbers.",

@@ -1,7 +1,8 @@
 """Checkers and solutions for chapter 4, Gradient descent.
 
 The exercises that train and debug something the chapter does not show, choosing a learning rate
-for an ill-conditioned regression and repairing a broken minibatch epoch, live in
+for an ill-conditioned regression and repairing a broken minibatch epoch, and the learning-rate
+limit, live in
 :mod:`dlcourse.exercises.ch04_more` and are re-exported at the end of this module.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcourse.exercises import routes
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
 
@@ -19,7 +21,6 @@ KEY_EXPRESSIONS: dict[str, list[str]] = {
     "gradient": ["(w * x - y) * x", "x * (w * x - y)", "(y_hat - y) * x"],
     "gd_step": ["w - lr * grad", "w -= lr * grad"],
     "run_gd": ["path.append(path[-1] - lr *", "w = w - lr * gradient(w, x, y)"],
-    "lr_limit": ["3 / 14", "0.2143", "len(x) / np.sum(x**2)", "1 / np.mean(x**2)"],
     "updates_per_epoch": ["math.ceil(n / batch_size)", "-(-n // batch_size)", "len(range(0, n, batch_size))"],
     "line_gradient": ["2 * np.mean(residual * x)", "2 * np.mean(residual)", "np.mean((a * x + b - y) * x)"],
 }
@@ -44,7 +45,7 @@ def check_gradient(answer: Any) -> Feedback:
         solution_gradient,
         cases,
         hint=(
-            "Check the sign and the size of your slope on the first case: the prediction there is too large.",
+            "Check the sign and the size of your slope on the failing case: is the prediction there too large or too small?",
             "Use the chain rule: write the loss as 1/2 u^2 with u = wx - y, then multiply by du/dw.",
         ),
         mistakes=[
@@ -59,9 +60,9 @@ def check_gradient(answer: Any) -> Feedback:
             Mistake(
                 lambda w, x, y: (y - w * x) * x,
                 (
-                    "Your slope has the wrong sign. Would a larger w raise or lower the loss on the first case?",
-                    "The sign is flipped: when the prediction is too large, increasing w makes the loss larger, "
-                    "so the slope must be positive there.",
+                    "Your slope has the wrong sign. Would a larger w raise or lower the loss on the failing case?",
+                    "The sign is flipped: where the prediction is too large, increasing w makes the loss larger, "
+                    "so the slope must be positive there (and negative where it is too small).",
                 ),
             ),
             Mistake(
@@ -190,6 +191,21 @@ def check_run_gd(answer: Any) -> Feedback:
                 ),
             ),
             Mistake(
+                lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps - 1),
+                (
+                    "Your path is one value short at the end.",
+                    "One update is missing: `steps` updates after w0 give steps + 1 values; check your loop's range.",
+                ),
+            ),
+            Mistake(
+                lambda w0, x, y, lr, steps: np.full(steps + 1, solution_run_gd(w0, x, y, lr, steps)[-1]),
+                (
+                    "Every value of your path is the last weight. Were the values stored, or one object many times?",
+                    "Your list holds the same array object again and again, changed in place (w -= ...): append a "
+                    "new value at each step, not a reference to one array that keeps changing.",
+                ),
+            ),
+            Mistake(
                 lambda w0, x, y, lr, steps: solution_run_gd(w0, x, y, lr, steps)[-1],
                 (
                     "You returned one number; the exercise asks for the path.",
@@ -219,100 +235,6 @@ def check_run_gd(answer: Any) -> Feedback:
             ),
         ],
     )
-
-
-LR_LIMIT_X = np.array([1.0, 2.0, 3.0])  # the inputs of the learning-rate exercise
-LR_LIMIT_Y = np.array([3.0, 5.0, 4.0])  # their labels, which play no part in the limit
-solution_lr_limit = len(LR_LIMIT_X) / float(np.sum(LR_LIMIT_X**2))  # 2 / curvature, curvature 2 mean(x^2)
-
-
-@checker
-def check_lr_limit(answer: Any) -> Feedback:
-    r"""Exercise 4.4: the learning rate above which gradient descent on the mean squared error
-    :math:`L(w) = \frac1N \sum_i (w x_i - y_i)^2`, with x = [1, 2, 3], stops converging.
-
-    The feedback never prints the expected number: only whether descent converges at the learner's rate.
-    """
-    name = "lr_limit"
-    hint = (
-        "Write one step of gradient descent on this loss and see what it does to the distance w - w*.",
-        "One step multiplies the distance to the optimum by 1 - lr * c, where c is the second derivative of "
-        "the loss. Find c for this loss (a mean over three examples, with no factor 1/2), then where that "
-        "factor leaves the interval (-1, 1). The labels play no part.",
-    )
-    mistakes = [
-        (
-            solution_lr_limit / 2,
-            (
-                "At that learning rate one step lands on the optimum. Larger ones overshoot; do they all diverge?",
-                "Above it the weight oscillates, but the oscillations still shrink. Where do they stop shrinking?",
-            ),
-        ),
-        (
-            2 * solution_lr_limit,
-            (
-                "Check the constant in your second derivative.",
-                "This loss has no factor 1/2 in front, so the square's 2 stays in its derivative.",
-            ),
-        ),
-        (
-            2.0 / LR_LIMIT_X.max() ** 2,
-            (
-                "That limit comes from one example alone.",
-                "Every example contributes to the curvature: the loss is a mean over all three.",
-            ),
-        ),
-        (
-            2.0 / float(np.sum(LR_LIMIT_X**2)),
-            (
-                "Your curvature is too large by a factor.",
-                "The loss is a mean over the examples, not a sum, and has no factor 1/2.",
-            ),
-        ),
-        (
-            1.0 / float(np.sum(LR_LIMIT_X**2)),
-            (
-                "Your curvature is too large by a factor.",
-                "The loss is a mean over the examples, not a sum.",
-            ),
-        ),
-        (
-            2.0 / float(np.mean(LR_LIMIT_X)) ** 2,
-            (
-                "The curvature involves the squares of the inputs.",
-                "Average x_i^2, not x_i: the mean of the squares is not the square of the mean.",
-            ),
-        ),
-    ]
-    try:
-        try:
-            raw = answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer
-            if raw is None or isinstance(raw, (str, bytes, bool)):
-                raise TypeError
-            array = np.asarray(raw, dtype=np.float64)
-            if array.size != 1 or array.ndim > 0 and not isinstance(raw, np.ndarray):
-                raise TypeError
-            value = float(array.reshape(-1)[0])
-        except (TypeError, ValueError, OverflowError):
-            return Feedback(name, False, f"expected one number, got {type(answer).__name__}.", hint)
-        if not math.isfinite(value):
-            return Feedback(name, False, f"expected a finite number, got {value}.", hint)
-        if math.isclose(value, solution_lr_limit, rel_tol=1e-3):
-            return Feedback(name, True, f"{value:.4g} is right.")
-        if value <= 0:
-            return Feedback(name, False, f"{value:.4g} is not a learning rate: it must be positive.", hint)
-        side = (
-            "at that learning rate gradient descent still converges, so the limit is higher"
-            if value < solution_lr_limit
-            else "at that learning rate gradient descent no longer converges, so the limit is lower"
-        )
-        message = f"{value:.4g} is not right: {side}."
-        for wrong, wrong_hint in mistakes:
-            if math.isclose(value, wrong, rel_tol=1e-3):
-                return Feedback(name, False, message, wrong_hint)
-        return Feedback(name, False, message, hint)
-    except Exception as exc:  # a checker must never crash in front of a learner
-        return Feedback(name, False, f"the checker could not evaluate your answer ({type(exc).__name__}).", hint)
 
 
 def solution_updates_per_epoch(n: int, batch_size: int) -> int:
@@ -374,6 +296,14 @@ def solution_line_gradient(a: float, b: float, x: np.ndarray, y: np.ndarray) -> 
     return float(2 * np.mean(residual * x)), float(2 * np.mean(residual))
 
 
+def _pair_from_array(out: Any) -> Any:
+    """A 1-D array (or tensor) of two numbers, like ``line_loss_and_gradient``'s gradient, as the pair it holds."""
+    raw = out.detach().cpu().numpy() if hasattr(out, "detach") else out
+    if isinstance(raw, np.ndarray) and raw.shape == (2,):
+        return raw[0], raw[1]
+    return out
+
+
 @checker
 def check_line_gradient(answer: Any) -> Feedback:
     """Exercise 4.6: the gradient of the mean squared error of a line, ``(dL/da, dL/db)``."""
@@ -406,6 +336,11 @@ def check_line_gradient(answer: Any) -> Feedback:
             "dr_i/da = x_i and dr_i/db = 1.",
         ),
         parts=("dL_da", "dL_db"),
+        adapt=_pair_from_array,
+        forbid=routes.forbid_names(
+            ("mse_backward", "mse_forward", "losses", "backward", "grad", "autograd", "dlcourse"),
+            "this exercise asks you to differentiate the loss yourself",
+        ),
         mistakes=[
             Mistake(
                 scaled(0.5),
@@ -437,12 +372,17 @@ def check_line_gradient(answer: Any) -> Feedback:
 
 
 from dlcourse.exercises.ch04_more import (  # noqa: E402, F401 (re-exported: notebooks call chNN.check_...)
+    LR_LIMIT_X,
+    LR_LIMIT_Y,
     LR_STEPS,
     LR_TARGET,
+    LR_TEST_TARGET,
     check_choose_lr,
+    check_lr_limit,
     check_sgd_epoch,
     lr_problem,
     optimal_lr,
     solution_choose_lr,
+    solution_lr_limit,
     solution_sgd_epoch,
 )

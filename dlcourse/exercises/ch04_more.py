@@ -1,5 +1,6 @@
 """Chapter 4 exercises that go past the chapter: choosing a learning rate so that gradient descent
-on an ill-conditioned regression meets a target on held-out data within a step budget, and
+on an ill-conditioned regression meets a target on a test split the learner never sees, within a
+step budget, and
 repairing a broken epoch of minibatch gradient descent.
 
 Both are re-exported by :mod:`dlcourse.exercises.ch04`, so a notebook calls ``ch04.check_...``.
@@ -17,12 +18,21 @@ from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
 
 LR_STEPS = 60  # the step budget of the learning-rate exercise
-LR_TARGET = 0.098  # the validation MSE to reach within that budget
+LR_TARGET = 0.098  # the validation MSE the learner aims for within that budget
+LR_TEST_TARGET = 0.0939  # the MSE the checker asks for on its own test split, which the learner never sees
 
 KEY_EXPRESSIONS: dict[str, list[str]] = {
+    "lr_limit": ["3 / 14", "0.2143", "len(x) / np.sum(x**2)", "1 / np.mean(x**2)"],
     "choose_lr": ["2 / (lam_min + lam_max)", "2 / eigenvalues.sum()", "0.1178"],
     "sgd_epoch": ["y = y[order]", "range(0, len(x), batch_size)", "x, y = x[order], y[order]"],
 }
+
+
+def _regression(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` examples of the learning-rate exercise's regression: inputs (n, 2), labels (n,)."""
+    x = np.column_stack([rng.uniform(-1, 1, n), rng.uniform(-5, 5, n)])  # (n, 2)
+    y = x @ np.array([2.0, -0.3]) + rng.normal(scale=0.3, size=n)  # (n,)
+    return x, y
 
 
 def lr_problem(seed: int = 16) -> dict[str, np.ndarray]:
@@ -34,30 +44,36 @@ def lr_problem(seed: int = 16) -> dict[str, np.ndarray]:
     Returns:
         ``x_train`` (150, 2), ``y_train`` (150,), ``x_val`` (50, 2), ``y_val`` (50,).
     """
-    rng = np.random.default_rng(seed)
-    n = 200
-    x = np.column_stack([rng.uniform(-1, 1, n), rng.uniform(-5, 5, n)])  # (N, 2)
-    y = x @ np.array([2.0, -0.3]) + rng.normal(scale=0.3, size=n)  # (N,)
+    x, y = _regression(np.random.default_rng(seed), 200)
     return {"x_train": x[:150], "y_train": y[:150], "x_val": x[150:], "y_val": y[150:]}
 
 
-def run_lr_problem(lr: float, steps: int = LR_STEPS) -> tuple[np.ndarray, float]:
+def _test_split() -> tuple[np.ndarray, np.ndarray]:
+    """The checker's own test split: 1000 examples drawn the same way, never shown to the learner."""
+    return _regression(np.random.default_rng(17), 1000)
+
+
+def run_lr_problem(lr: float, steps: int = LR_STEPS) -> dict[str, Any]:
     """Full-batch gradient descent on the training MSE of ``y_hat = x @ w``, from w = 0.
 
     Returns:
-        The training loss before each step and after the last, shape (steps + 1,), and the
-        validation MSE at the end.
+        ``train``: the training loss before each step and after the last, shape (steps + 1,);
+        ``test``: the MSE on the checker's test split at the end; ``last_steps``: the last two
+        updates of w, (2, 2), oldest first.
     """
     data = lr_problem()
     x, y = data["x_train"], data["y_train"]
-    w = np.zeros(2)
+    x_test, y_test = _test_split()
+    w, updates = np.zeros(2), []
     train = [float(np.mean((x @ w - y) ** 2))]
     with running.quiet():  # a diverging run overflows on purpose
         for _ in range(steps):
-            w = w - lr * 2.0 / len(x) * x.T @ (x @ w - y)  # (2,)
+            update = -lr * 2.0 / len(x) * x.T @ (x @ w - y)  # (2,)
+            w = w + update
+            updates.append(update)
             train.append(float(np.mean((x @ w - y) ** 2)))
-        val = float(np.mean((data["x_val"] @ w - data["y_val"]) ** 2))
-    return np.array(train), val
+        test = float(np.mean((x_test @ w - y_test) ** 2))
+    return {"train": np.array(train), "test": test, "last_steps": np.array(updates[-2:])}
 
 
 def optimal_lr(x: np.ndarray) -> float:
@@ -72,11 +88,117 @@ def optimal_lr(x: np.ndarray) -> float:
 solution_choose_lr = optimal_lr(lr_problem()["x_train"])
 
 
+def one_number(answer: Any) -> tuple[float | None, str]:
+    """The single real number in ``answer`` (a float, an int, a 0-d array or tensor), or None and why not."""
+    raw = answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer
+    if raw is None or isinstance(raw, (str, bytes, bool, np.bool_)):
+        return None, f"expected a single number, got {type(answer).__name__}."
+    try:
+        array = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None, f"expected a single number, got {type(answer).__name__}."
+    if array.ndim > 0:
+        what = "an array" if isinstance(raw, np.ndarray) else f"a {type(answer).__name__}"
+        return None, f"expected a single number, got {what} of {array.size} item{'s' * (array.size != 1)}."
+    value = float(array)
+    if not math.isfinite(value) or value <= 0:
+        return None, f"a learning rate of {value:.4g} cannot work: it must be a positive, finite number."
+    return value, ""
+
+
+LR_LIMIT_X = np.array([1.0, 2.0, 3.0])  # the inputs of the learning-rate-limit exercise
+LR_LIMIT_Y = np.array([3.0, 5.0, 4.0])  # their labels, which play no part in the limit
+solution_lr_limit = len(LR_LIMIT_X) / float(np.sum(LR_LIMIT_X**2))  # 2 / curvature, curvature 2 mean(x^2)
+
+
+@checker
+def check_lr_limit(answer: Any) -> Feedback:
+    r"""Exercise 4.4: the learning rate above which gradient descent on the mean squared error
+    :math:`L(w) = \frac1N \sum_i (w x_i - y_i)^2`, with x = [1, 2, 3], stops converging.
+
+    The feedback never prints the expected number: only whether descent converges at the learner's rate.
+    """
+    name = "lr_limit"
+    hint = (
+        "Write one step of gradient descent on this loss and see what it does to the distance w - w*.",
+        "One step multiplies the distance to the optimum by 1 - lr * c, where c is the second derivative of "
+        "the loss. Find c for this loss (a mean over three examples, with no factor 1/2), then where that "
+        "factor leaves the interval (-1, 1). The labels play no part.",
+    )
+    mistakes = [
+        (
+            solution_lr_limit / 2,
+            (
+                "At that learning rate one step lands on the optimum. Larger ones overshoot; do they all diverge?",
+                "Above it the weight oscillates, but the oscillations still shrink. Where do they stop shrinking?",
+            ),
+        ),
+        (
+            2 * solution_lr_limit,
+            (
+                "Check the constant in your second derivative.",
+                "This loss has no factor 1/2 in front, so the square's 2 stays in its derivative.",
+            ),
+        ),
+        (
+            2.0 / LR_LIMIT_X.max() ** 2,
+            (
+                "That limit comes from one example alone.",
+                "Every example contributes to the curvature: the loss is a mean over all three.",
+            ),
+        ),
+        (
+            2.0 / float(np.sum(LR_LIMIT_X**2)),
+            (
+                "Your curvature is too large by a factor.",
+                "The loss is a mean over the examples, not a sum, and has no factor 1/2.",
+            ),
+        ),
+        (
+            1.0 / float(np.sum(LR_LIMIT_X**2)),
+            ("Your curvature is too large by a factor.", "The loss is a mean over the examples, not a sum."),
+        ),
+        (
+            2.0 / float(np.mean(LR_LIMIT_X)) ** 2,
+            (
+                "The curvature involves the squares of the inputs.",
+                "Average x_i^2, not x_i: the mean of the squares is not the square of the mean.",
+            ),
+        ),
+    ]
+    try:
+        value, problem = one_number(answer)
+        if value is None:
+            return Feedback(name, False, problem, hint)
+        if math.isclose(value, solution_lr_limit, rel_tol=1e-3):
+            return Feedback(name, True, f"{value:.4g} is right.")
+        if math.isclose(value, solution_lr_limit, rel_tol=1e-2):
+            return Feedback(
+                name,
+                False,
+                f"{value:.4g} is close, but not right to the precision asked: give the limit to four significant digits, "
+                "or as an exact fraction.",
+                ("Keep more digits of your result, or write it as a fraction of two whole numbers.", hint[1]),
+            )
+        side = (
+            "at that learning rate gradient descent still converges, so the limit is higher"
+            if value < solution_lr_limit
+            else "at that learning rate gradient descent no longer converges, so the limit is lower"
+        )
+        message = f"{value:.4g} is not right: {side}."
+        for wrong, wrong_hint in mistakes:
+            if math.isclose(value, wrong, rel_tol=1e-3):
+                return Feedback(name, False, message, wrong_hint)
+        return Feedback(name, False, message, hint)
+    except Exception as exc:  # a checker must never crash in front of a learner
+        return Feedback(name, False, f"the checker could not evaluate your answer ({type(exc).__name__}).", hint)
+
+
 @checker
 def check_choose_lr(answer: Any) -> Feedback:
-    """Exercise 4.7: a learning rate with which ``LR_STEPS`` steps of gradient descent reach a validation
-    MSE of at most ``LR_TARGET``. The checker runs the descent and says what happened, never which
-    learning rate would work."""
+    """Exercise 4.7: a learning rate with which ``LR_STEPS`` steps of gradient descent reach an MSE of at
+    most ``LR_TEST_TARGET`` on the checker's own test split. The checker runs the descent and says what
+    happened, never which learning rate would work."""
     name = "choose_lr"
     hint = (
         "Run the descent yourself for learning rates spread over several powers of ten, and print the "
@@ -85,43 +207,48 @@ def check_choose_lr(answer: Any) -> Feedback:
         "direction needs a learning rate as large as possible. Search just below the point where it blows up.",
     )
     try:
-        raw = answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer
-        if raw is None or isinstance(raw, (str, bytes, bool, list, tuple)):
-            return Feedback(name, False, f"expected one number, got {type(answer).__name__}.", hint)
-        try:
-            array = np.asarray(raw, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            return Feedback(name, False, f"expected one number, got {type(answer).__name__}.", hint)
-        if array.size != 1:
-            return Feedback(name, False, f"expected one number, got {array.size} of them.", hint)
-        lr = float(array.reshape(-1)[0])
-        if not math.isfinite(lr) or lr <= 0:
-            return Feedback(name, False, f"{lr:.4g} is not a learning rate: it must be a positive number.", hint)
-        train, val = run_lr_problem(lr)
+        lr, problem = one_number(answer)
+        if lr is None:
+            return Feedback(name, False, problem, hint)
+        run = run_lr_problem(lr)
+        train, test, (before, last) = run["train"], run["test"], run["last_steps"]
         at = f"with lr = {lr:.4g}"
-        if not np.all(np.isfinite(train)) or train[-1] >= train[0]:
+        finite = bool(np.all(np.isfinite(train)) and np.all(np.isfinite(run["last_steps"])))
+        if not finite or train[-1] >= train[0] or np.linalg.norm(last) > np.linalg.norm(before):
+            loss = f"the training loss went from {train[0]:.4g} to {train[-1]:.4g} in {LR_STEPS} steps"
             return Feedback(
                 name,
                 False,
-                f"{at} the training loss went from {train[0]:.4g} to {train[-1]:.4g} in {LR_STEPS} steps: "
-                "gradient descent diverged, so that learning rate is too large.",
+                f"{at} {loss}, and the last steps grew from one to the next: gradient descent diverges, so "
+                "that learning rate is too large.",
                 (
-                    "The loss grew: the steps overshoot the bottom of the valley by more each time. Try a "
-                    "smaller learning rate.",
+                    "The steps overshoot the bottom of the valley by more each time. Try a smaller learning rate.",
                     "Along the steepest direction each step multiplies the distance to the optimum by "
                     "1 - lr * (its curvature); below -1 that direction diverges.",
                 ),
             )
-        if val <= LR_TARGET:
+        if test <= LR_TEST_TARGET:
+            return Feedback(name, True, f"{at} the test MSE after {LR_STEPS} steps is {test:.4f}, within the target.")
+        result = f"{at} the test MSE after {LR_STEPS} steps is {test:.4f}, above the target {LR_TEST_TARGET}"
+        if float(before @ last) < 0:  # each step undoes most of the one before: an oscillation
             return Feedback(
-                name, True, f"{at} the validation loss after {LR_STEPS} steps is {val:.4f}, within the target."
+                name,
+                False,
+                f"{result}; the last steps zigzag, each one pointing back against the one before, and shrink "
+                "only slowly: that learning rate is too close to the stability limit.",
+                (
+                    "The weights swing back and forth across the valley instead of settling. Try a slightly "
+                    "smaller learning rate.",
+                    "Along the steepest direction each step multiplies the distance to the optimum by "
+                    "1 - lr * (its curvature). Near the limit that factor is close to -1, so the steep direction "
+                    "barely shrinks; the best rates lie a little below the limit.",
+                ),
             )
         return Feedback(
             name,
             False,
-            f"{at} the validation loss after {LR_STEPS} steps is {val:.4f}, above the target {LR_TARGET}; "
-            f"the training loss was still falling ({train[-2]:.5f} to {train[-1]:.5f} in the last step), "
-            "so gradient descent converges, too slowly.",
+            f"{result}; the training loss was still falling ({train[-2]:.5f} to {train[-1]:.5f} in the last "
+            "step), so gradient descent converges, too slowly.",
             (
                 "The descent is stable but too slow for the budget. Look at how the loss falls as the "
                 "learning rate grows, up to the point where it blows up.",
