@@ -6,10 +6,13 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 
 from dlcourse.exercises import ch01, ch02, ch02_more, running, tracking
 from dlcourse.gradcheck import numerical_gradient, relative_error
+from dlcourse.numpy import linalg as np_linalg
+from dlcourse.numpy import perceptron
 
 from . import test_exercise_hostile as hostile
 from .exercise_suite import Args, discover, garbage, raises_boom, standard_tests
@@ -78,6 +81,46 @@ def train_by_the_package(x, y, lr, epochs):
     return result.weight, result.bias, result.errors
 
 
+def matmul_by_the_package(a, b):
+    from dlcourse.numpy.linalg import matmul_naive
+
+    return matmul_naive(a, b).tolist()
+
+
+def shared_rows(a, b):  # [[0] * m] * n: n references to one row
+    n, k, m = len(a), len(b), len(b[0])
+    out = [[0] * m] * n
+    for i in range(n):
+        for j in range(m):
+            out[i][j] = sum(a[i][t] * b[t][j] for t in range(k))
+    return out
+
+
+def flops_k_minus_one(sizes, batch):  # k - 1 additions per entry: the same total as leaving out the biases
+    total = 0
+    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        total += (2 * n_in - 1) * batch * n_out + batch * n_out + batch * n_out * (index < len(sizes) - 2)
+    return total
+
+
+def sigmoid_where(x):  # np.where evaluates both forms on every element
+    return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+
+
+def sigmoid_by_scipy(x):
+    from scipy.special import expit
+
+    return expit(x)
+
+
+def sigmoid_clipped(x):
+    return 1 / (1 + np.exp(-np.clip(x, -500, 500)))
+
+
+def softplus_where(x):
+    return np.where(x > 0, x + np.log1p(np.exp(-x)), np.log1p(np.exp(x))), sigmoid(x)
+
+
 def update_with(**mistake):
     return lambda w, b, x, y, lr: ch02._update(w, b, x, y, lr, **mistake)
 
@@ -95,21 +138,31 @@ WRONG = [
         lambda s: sum(a * b + a for a, b in zip(s[:-1], s[1:], strict=False)),
         "as many biases",
     ),
+    (ch01.check_count_parameters, lambda s: ch01.solution_count_parameters(s) - s[-1], "output layer's biases"),
+    (ch01.check_count_parameters, lambda s: ch01.solution_count_parameters(s) + 0.05, "one layer at a time"),
     (ch01.check_matmul_flops, lambda n, k, m: n * k * m, "half"),
     (ch01.check_matmul_flops, lambda n, k, m: (2 * k - 1) * n * m, "simpler convention"),
     (ch01.check_matmul_flops, lambda n, k, m: 2 * n * m, "does not grow with k"),
+    (ch01.check_matmul_flops, lambda n, k, m: np_linalg.matmul_flops(n, k, m), "Count the entries"),  # refused
+    (ch01.check_matmul_flops, lambda n, k, m: 2 * n * k * m + (100 if n == 512 else 0), "Count the entries"),
+    (ch01.check_matmul_flops, lambda n, k, m: 2 * n * k * m + 0.05, "Count the entries"),  # not a whole number
     (ch01.check_matmul_loops, swapped_loops, "swapped"),
     (ch01.check_matmul_loops, elementwise_loops, "elementwise"),
     (ch01.check_matmul_loops, lambda a, b: np.matmul(a, b).tolist(), "row i of a"),  # a NumPy one-liner: refused
     (ch01.check_matmul_loops, matmul_by_at, "row i of a"),  # @: refused
     (ch01.check_matmul_loops, lambda a, b: None, "return"),
+    (ch01.check_matmul_loops, shared_rows, "references"),
+    (ch01.check_matmul_loops, lambda a, b: np_linalg.matmul_naive(a, b).tolist(), "row i of a"),  # refused
+    (ch01.check_matmul_loops, matmul_by_the_package, "row i of a"),  # refused
     (ch01.check_deep_models, "LSTM", "many layers"),
     (ch01.check_deep_models, ch01.MODELS, "many layers"),
     (ch01.check_deep_models, {"LSTM", "decision tree"}, "flat"),
     (ch01.check_mlp_forward_flops, lambda s, batch: ch01.solution_mlp_forward_flops(s, 1), "single example"),
     (ch01.check_mlp_forward_flops, mlp_flops_with(relu_everywhere=True), "output layer"),
     (ch01.check_mlp_forward_flops, mlp_flops_with(relu=False), "activations"),
-    (ch01.check_mlp_forward_flops, mlp_flops_with(bias=False), "biases"),
+    (ch01.check_mlp_forward_flops, mlp_flops_with(bias=False), "bias additions are missing"),
+    (ch01.check_mlp_forward_flops, flops_k_minus_one, "one addition too few"),
+    (ch01.check_mlp_forward_flops, lambda s, batch: ch01.solution_mlp_forward_flops(s, batch) + 0.05, "layer by layer"),
     (
         ch01.check_mlp_forward_flops,
         lambda s, batch: sum(batch * a * b for a, b in zip(s[:-1], s[1:], strict=False)),
@@ -118,21 +171,30 @@ WRONG = [
     (ch01.check_matmul_debug, ch01.buggy_matmul, "running total"),
     (ch01.check_matmul_debug, ch01._reset_once, "very first entry"),
     (ch01.check_matmul_debug, matmul_wrong_range, "pencil"),
+    (ch01.check_matmul_debug, lambda a, b: np_linalg.matmul_naive(a, b).tolist(), "pencil"),  # refused
     (ch01.check_matmul_debug, lambda a, b: (np.array(a) @ np.array(b)).tolist(), "pencil"),  # NumPy: refused
     (ch02.check_neuron, lambda x, w, b: sigmoid(np.dot(x, w)), "bias is missing"),
     (ch02.check_neuron, lambda x, w, b: float(np.tanh(np.dot(x, w) + b)), "another activation"),
     (ch02.check_neuron, lambda x, w, b: max(float(np.dot(x, w) + b), 0.0), "another activation"),
     (ch02.check_neuron, lambda x, w, b: np.dot(x, w) + b, "pre-activation z itself"),
     (ch02.check_neuron, lambda x, w, b: sigmoid(np.dot(x, w)) + b, "wrong place"),
+    (ch02.check_neuron, lambda x, w, b: float(perceptron.neuron(x, w, b)), "pre-activation"),  # refused
     (ch02.check_sigmoid, lambda x: 1 / (1 + np.exp(-x)), "overflows"),
-    (ch02.check_sigmoid, lambda x: np.exp(x) / (1 + np.exp(x)), "overflows"),
+    (ch02.check_sigmoid, lambda x: np.exp(x) / (1 + np.exp(x)), "depending on your formula"),
+    (ch02.check_sigmoid, sigmoid_where, "both of its candidate arrays"),
+    (ch02.check_sigmoid, lambda x: ch02.activations.sigmoid(x), "rewrite the formula"),  # refused
+    (ch02.check_sigmoid, lambda x: torch.sigmoid(torch.as_tensor(x)).numpy(), "rewrite the formula"),  # refused
+    (ch02.check_sigmoid, sigmoid_by_scipy, "rewrite the formula"),  # refused
     (ch02.check_sigmoid, sigmoid_silenced, "rewrite the formula"),  # right outputs, warning hidden: refused
     (ch02.check_sigmoid, sigmoid_caught, "rewrite the formula"),
     (ch02.check_sigmoid, lambda x: 1 / (1 + np.exp(x)), "mirrored"),
     (ch02.check_relu_derivative, lambda x: np.maximum(x, 0), "ReLU itself"),
     (ch02.check_relu_derivative, lambda x: (x >= 0).astype(float), "exactly x = 0"),
-    (ch02.check_relu_derivative, np.sign, "negative for negative x"),
+    (ch02.check_relu_derivative, lambda x: np.sign(x), "negative for negative x"),
+    (ch02.check_relu_derivative, lambda x: ch02.activations.relu_backward(np.ones_like(x), x), "Sketch ReLU"),
     (ch02.check_perceptron_update, update_with(sign=-1.0), "wrong way"),
+    (ch02.check_perceptron_update, lambda w, b, x, y, lr: (w + lr * y * x, b + lr * y), "already classifies"),
+    (ch02.check_perceptron_update, lambda w, b, x, y, lr: perceptron.perceptron_update(w, b, x, y, lr), "step"),
     (ch02.check_perceptron_update, update_with(strict=True), "z = 0"),
     (ch02.check_perceptron_update, update_with(move_bias=False), "bias did not move"),
     (ch02.check_perceptron_update, update_with(use_lr=False), "learning rate"),
@@ -144,7 +206,7 @@ WRONG = [
     ),
     (ch02.check_and_gate, Args(([1.0, 1.0, 1.0], -0.5)), "OR"),
     (ch02.check_and_gate, Args(([1.0, 1.0, 1.0], -1.5)), "majority"),
-    (ch02.check_and_gate, Args(([1.0, 1.0], -1.5)), "bias decides"),  # the chapter's two-input AND
+    (ch02.check_and_gate, Args(([1.0, 1.0], -1.5)), "one entry per input"),  # the chapter's two-input AND
     (ch02.check_and_gate, Args(([1.0, 1.0, 1.0], -5.0)), "never fires"),
     (ch02.check_and_gate, Args(([1.0, 1.0, 1.0], 0.5)), "(0, 0, 0)"),
     (ch02.check_train_perceptron, train_with(early_stop=False), "keeps going"),
@@ -166,6 +228,9 @@ WRONG = [
     (ch02.check_softplus, lambda x: (ch02.solution_softplus(x)[0], (x >= 0) * 1.0), "ReLU"),
     (ch02.check_softplus, lambda x: (ch02.solution_softplus(x)[0], sigmoid(-x)), "mirrored"),
     (ch02.check_softplus, lambda x: (np.maximum(x, 0), sigmoid(x)), "dropped"),
+    (ch02.check_softplus, lambda x: ch02.solution_softplus(x)[::-1], "wrong order"),
+    (ch02.check_softplus, lambda x: (np.maximum(x, 0) + np.log1p(np.exp(-x)), sigmoid(x)), "too large for negative x"),
+    (ch02.check_softplus, softplus_where, "both of its candidate arrays"),
 ]
 
 
@@ -251,6 +316,32 @@ def test_softplus_slope_matches_float64_finite_differences_and_survives_extremes
         value, slope = ch02.solution_softplus(np.array([-1000.0, -30.0, 0.0, 1000.0]))
     np.testing.assert_allclose(value, [0.0, np.exp(-30.0), np.log(2.0), 1000.0], rtol=1e-12)
     np.testing.assert_allclose(slope, [0.0, np.exp(-30.0) / (1 + np.exp(-30.0)), 0.5, 1.0], rtol=1e-12)
+
+
+def test_softplus_accepts_a_slope_from_a_clipped_sigmoid_of_exercise_2_2():
+    assert ch02.check_sigmoid(sigmoid_clipped).passed
+    assert ch02.check_softplus(lambda x: (ch02.solution_softplus(x)[0], sigmoid_clipped(x))).passed
+
+
+def test_counts_are_compared_exactly():
+    assert ch01.check_matmul_flops(lambda n, k, m: float(2 * n * k * m)).passed  # a whole float is a count
+    assert ch01.check_matmul_flops(lambda n, k, m: np.int64(2 * n * k * m)).passed
+    assert not ch01.check_matmul_flops(lambda n, k, m: 2 * n * k * m + 1).passed
+    assert not ch01.check_count_parameters(lambda s: True).passed
+
+
+def test_the_learners_own_helpers_named_like_the_package_are_fine():
+    def sigmoid(x):  # the learner's own stable sigmoid, called by name
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    assert ch02.check_sigmoid(lambda x: sigmoid(x)).passed
+
+    def matmul_flops(n, k, m):
+        return 2 * n * k * m
+
+    assert ch01.check_matmul_flops(matmul_flops).passed
+    assert ch01.check_mlp_forward_flops(lambda s, b: ch01.solution_mlp_forward_flops(s, b)).passed
 
 
 @given(weight=garbage, bias=garbage)

@@ -35,10 +35,35 @@ KEY_EXPRESSIONS: dict[str, list[str]] = {
 }
 
 LOOPS_ONLY = routes.forbid_names(
-    ("np", "numpy", "torch", "dot", "matmul", "einsum"),
-    "this exercise asks for plain Python loops, with no NumPy or PyTorch",
+    ("np", "numpy", "torch", "dot", "matmul", "einsum", "matmul_naive", "linalg", "np_linalg", "dlcourse"),
+    "this exercise asks for plain Python loops, with no NumPy, PyTorch or the course package's products",
     matmul=True,
 )
+OWN_COUNT = routes.forbid_names(
+    ("matmul_flops", "np_linalg", "linalg", "torch_linalg", "dlcourse"),
+    "this exercise asks you to count the operations yourself, not to call the course package's count",
+)
+
+
+def whole_number(value: Any) -> Any:
+    """A count as it is, or an error with a sentence when it is not a whole number.
+
+    A truth value, or a number with a fractional part (24.5), is not a count; the comparison that
+    follows is exact (``rtol=0``, ``atol=0``), so a count that is off by anything fails.
+    """
+    if hasattr(value, "detach") and callable(value.detach):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, (bool, int, float, np.generic, np.ndarray)):
+        return value  # None, lists, ...: the comparison explains what is wrong with them
+    array = np.asarray(value)
+    if array.ndim == 0 and array.dtype.kind == "b":
+        raise ValueError(f"expected a whole number, got the truth value {bool(array)}")
+    if array.ndim == 0 and array.dtype.kind == "f" and not float(array).is_integer():
+        raise ValueError(f"expected a whole number, got {float(array)!r}")
+    return value
+
+
+EXACT: dict[str, Any] = {"rtol": 0.0, "atol": 0.0, "adapt": whole_number}  # a count is right or it is not
 
 
 def _pairs(sizes: list[int]) -> list[tuple[int, int]]:
@@ -54,7 +79,8 @@ def solution_count_parameters(sizes: list[int]) -> int:
 @checker
 def check_count_parameters(answer: Any) -> Feedback:
     """Exercise 1.1: ``count_parameters([784, 128, 10])`` counts weights and biases."""
-    cases = [
+    cases = [  # a hidden layer in the first case: it separates "weights only" from "no output bias"
+        Case(([3, 4, 2],), "sizes = [3, 4, 2]"),
         Case(([2, 3],), "sizes = [2, 3]"),
         Case(([784, 128, 10],), "sizes = [784, 128, 10]"),
         Case(([4, 8, 8, 8, 1],), "sizes = [4, 8, 8, 8, 1]"),
@@ -64,6 +90,7 @@ def check_count_parameters(answer: Any) -> Feedback:
         answer,
         solution_count_parameters,
         cases,
+        **EXACT,
         hint=(
             "Count one layer at a time, for every layer after the input layer, then add the layers up.",
             "A layer has one weight per connection (every input to every neuron) and one bias per neuron.",
@@ -74,6 +101,13 @@ def check_count_parameters(answer: Any) -> Feedback:
                 (
                     "You counted the weights only.",
                     "Every neuron after the input layer also has a bias: one more parameter per neuron.",
+                ),
+            ),
+            Mistake(
+                lambda s: solution_count_parameters(s) - s[-1],
+                (
+                    "Your count is short by the output layer's biases.",
+                    "The output layer's neurons are neurons too: each has a bias, like the hidden ones.",
                 ),
             ),
             Mistake(
@@ -111,6 +145,8 @@ def check_matmul_flops(answer: Any) -> Feedback:
         answer,
         matmul_flops,
         cases,
+        forbid=OWN_COUNT,
+        **EXACT,
         hint=(
             "Count the entries of the result first, then the operations one entry costs.",
             "Each of the n * m entries is a sum of k terms; count what one term costs under the exercise's convention.",
@@ -193,6 +229,14 @@ def check_matmul_loops(answer: Any) -> Feedback:
                     "A matrix product sums over the dimension a and b share: a's columns, b's rows.",
                 ),
             ),
+            Mistake(
+                lambda a, b: [solution_matmul_loops(a, b)[-1] for _ in a],
+                (
+                    "Every row of your result equals the last row of the product: your rows are not separate lists.",
+                    "Repeating a list of lists with * copies references, not rows: all the rows are one list, "
+                    "so writing into one writes into all. Build each row as a new list.",
+                ),
+            ),
         ],
     )
 
@@ -271,6 +315,7 @@ def check_mlp_forward_flops(answer: Any) -> Feedback:
         answer,
         solution_mlp_forward_flops,
         cases,
+        **EXACT,
         hint=(
             "Go layer by layer and list what each layer computes for the whole batch; then add the layers up.",
             "A layer multiplies a (batch, n_in) matrix by an (n_in, n_out) one, adds a bias to every output "
@@ -300,9 +345,11 @@ def check_mlp_forward_flops(answer: Any) -> Feedback:
             ),
             Mistake(
                 _flops_without(bias=False),
-                (
-                    "Your count misses the biases.",
-                    "Each layer adds its bias to every output number, for every example of the batch.",
+                (  # the same total as counting k - 1 additions per entry of the products
+                    "Your count is short by one operation per output number of every layer: either the bias "
+                    "additions are missing, or your products count one addition too few per entry.",
+                    "Each layer adds its bias to every output number, for every example of the batch; and a "
+                    "product counts k additions per entry, as in exercise 1.2, not k - 1.",
                 ),
             ),
             Mistake(

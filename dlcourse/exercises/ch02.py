@@ -53,6 +53,9 @@ def check_neuron(answer: Any) -> Feedback:
         answer,
         solution_neuron,
         cases,
+        forbid=routes.forbid_names(
+            ("neuron", "perceptron", "torch"), "this exercise asks you to write the neuron, not to call the package's"
+        ),
         hint=(
             "Follow the chapter's two steps for one neuron: the pre-activation, then the activation.",
             "Combine the inputs with their weights and add the bias to get z; pass z through the sigmoid "
@@ -89,6 +92,19 @@ def check_neuron(answer: Any) -> Feedback:
 
 solution_sigmoid = activations.sigmoid
 
+OWN_SIGMOID = routes.forbid_names(
+    (*routes.SILENCERS, "activations", "torch", "scipy", "expit", "sigmoid", "dlcourse"),
+    "the exercise asks you to write the sigmoid yourself and to avoid the overflow, not to hide its warning "
+    "or call a library's sigmoid",
+)
+
+OVERFLOWS = (
+    "Your function overflows: np.exp receives a huge positive number for some of these inputs.",
+    "Find the sign of x for which your exponent is large and positive (x = -1000 or x = 1000, depending on "
+    "your formula). For those x use the other form of the sigmoid, top and bottom multiplied by exp(x) or "
+    "exp(-x), so that exp only sees numbers that are zero or negative.",
+)
+
 
 @checker
 def check_sigmoid(answer: Any) -> Feedback:
@@ -99,14 +115,12 @@ def check_sigmoid(answer: Any) -> Feedback:
         Case((np.array([-1000.0, 1000.0]),), "x = [-1000, 1000]"),
         Case((np.array([[-800.0, -30.0], [30.0, 800.0]]),), "x = [[-800, -30], [30, 800]]"),
     ]
-    return check_function(
+    feedback = check_function(
         "sigmoid",
         answer,
         solution_sigmoid,
         cases,
-        forbid=routes.forbid_names(
-            routes.SILENCERS, "the exercise asks you to avoid the overflow, not to hide its warning"
-        ),
+        forbid=OWN_SIGMOID,
         hint=(
             "Find the inputs for which np.exp receives a large positive number, and rewrite the formula for them.",
             "Multiply the top and the bottom of the textbook formula by exp(x): for negative x that form needs "
@@ -121,16 +135,10 @@ def check_sigmoid(answer: Any) -> Feedback:
                     "Check the sign in the exponent.",
                 ),
             ),
-            Mistake(
-                WARNS,
-                (
-                    "Your function overflows: np.exp receives a huge positive number for some of these inputs.",
-                    "For x = -1000 the textbook formula asks for exp(1000). Rewrite it for negative x so that "
-                    "exp only sees numbers that are zero or negative, and keep the textbook form for x >= 0.",
-                ),
-            ),
+            Mistake(WARNS, OVERFLOWS),
         ],
     )
+    return where_hint(feedback, answer, OVERFLOWS, BOTH_BRANCHES)
 
 
 def solution_relu_derivative(x: np.ndarray) -> np.ndarray:
@@ -151,6 +159,10 @@ def check_relu_derivative(answer: Any) -> Feedback:
         answer,
         solution_relu_derivative,
         cases,
+        forbid=routes.forbid_names(
+            ("relu_backward", "activations", "torch", "dlcourse"),
+            "this exercise asks you to write the slope yourself, not to call a library's backward pass",
+        ),
         hint=(
             "Sketch ReLU and read its slope off the sketch, left and right of zero.",
             "ReLU is flat left of zero and a line of slope one right of it; the output has the shape of x.",
@@ -198,6 +210,7 @@ def check_perceptron_update(answer: Any) -> Feedback:
     """Exercise 2.4: one step of the perceptron rule, returning ``(weight, bias)``."""
     w = np.array([0.5, -0.5])
     cases = [
+        Case((w, 0.0, np.array([2.0, -1.0]), 1.0, 1.0), "a correctly classified point (x = [2, -1], y = 1)"),
         Case(
             (w, 0.0, np.array([1.0, 1.0]), 1.0, 1.0), "a correctly classified point on the boundary (x = [1, 1], y = 1)"
         ),
@@ -213,6 +226,10 @@ def check_perceptron_update(answer: Any) -> Feedback:
         perceptron_update,
         cases,
         parts=("weight", "bias"),
+        forbid=routes.forbid_names(
+            ("perceptron_update", "perceptron_train", "torch"),
+            "this exercise asks you to write the update, not to call the package's",
+        ),
         hint=(
             "Predict with the step neuron first, then compare the prediction with the label y.",
             "The size and the direction of the step come from y minus the prediction, scaled by lr; the weight "
@@ -231,6 +248,14 @@ def check_perceptron_update(answer: Any) -> Feedback:
                 (
                     "Your neuron and the course's disagree on a point exactly on the boundary, where z = 0.",
                     "The step neuron outputs 1 at z = 0 (step(0) = 1); `perceptron.perceptron_predict` does that.",
+                ),
+            ),
+            Mistake(
+                lambda weight, bias, x, y, lr: (weight + lr * y * x, bias + lr * y),
+                (
+                    "Your update changed the weights for a point the neuron already classifies correctly.",
+                    "The perceptron learns only from its mistakes: the step is scaled by the label minus the "
+                    "prediction, which is zero when they agree, not by the label alone.",
                 ),
             ),
             Mistake(
@@ -284,6 +309,15 @@ def check_and_gate(weight: Any, bias: Any) -> Feedback:
         "plus the bias is below zero when two inputs are on, and at least zero when all three are.",
     )
     got, problem = _and_gate_verdict(weight, bias)
+    if got is None and problem.startswith("the weight must"):
+        shape_hint = (
+            "The neuron has three inputs, so its weight needs one entry per input.",
+            "Give the weight three numbers, one per input, and the bias as one number.",
+        )
+        return Feedback("and_gate", False, problem, shape_hint)
+    if got is None and problem.startswith("the bias must"):
+        bias_hint = ("The bias is one number, added once to the weighted sum.", "Give the bias as a single number.")
+        return Feedback("and_gate", False, problem, bias_hint)
     if got is None:
         return Feedback("and_gate", False, problem, hint)
     want = (_CORNERS.sum(axis=1) == 3).astype(float)
@@ -312,10 +346,12 @@ def check_and_gate(weight: Any, bias: Any) -> Feedback:
 
 
 from dlcourse.exercises.ch02_more import (  # noqa: E402
+    BOTH_BRANCHES,
     check_softplus,
     check_train_perceptron,
     solution_softplus,
     solution_train_perceptron,
+    where_hint,
 )
 
 __all__ = [

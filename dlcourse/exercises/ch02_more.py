@@ -12,6 +12,34 @@ from dlcourse.exercises.core import WARNS, Case, Feedback, Mistake, check_functi
 from dlcourse.exercises.tracking import checker
 from dlcourse.numpy import activations
 
+SOFTPLUS_OVERFLOWS = (
+    "Your function overflows: np.exp receives a huge positive number.",
+    "For x = 1000 the formula asks for exp(1000). Rewrite log(1 + e^x) for positive x "
+    "so that exp only sees numbers that are zero or negative.",
+)
+
+BOTH_BRANCHES = (
+    "np.where computes both of its candidate arrays on every element before it chooses between them: "
+    "the form it discards for x = -1000 or 1000 has already overflowed.",
+    "Make the number that goes into np.exp safe for every element before the choice, whatever the sign "
+    "of x, or compute each form only on the elements where it is used (with a boolean mask).",
+)
+"""The hint for the most common stable form that still overflows (exercises 2.2 and 2.7)."""
+
+
+def uses_where(answer: Any) -> bool:
+    """Whether the learner's function (not its helpers) calls ``where``, as in ``np.where``."""
+    tree = routes.source_tree(answer)
+    return tree is not None and bool(routes.uses(tree, ("where",)))
+
+
+def where_hint(feedback: Feedback, answer: Any, overflow: tuple[str, ...], both: tuple[str, ...]) -> Feedback:
+    """The feedback, its overflow hint replaced by ``both`` when the answer chooses with np.where."""
+    if not feedback.passed and feedback.hints == overflow and uses_where(answer):
+        return Feedback(feedback.exercise, False, feedback.message, both)
+    return feedback
+
+
 # Fragments of each solution's key code, which no first-stage hint or message may contain
 # (tests/test_exercise_hints.py).
 KEY_EXPRESSIONS: dict[str, list[str]] = {
@@ -191,32 +219,40 @@ def check_softplus(answer: Any) -> Feedback:
         Case((np.array([[-40.0, -30.0], [30.0, 40.0]]),), "x = [[-40, -30], [30, 40]]"),
     ]
     relu_slope = activations.step
-    return check_function(
+    feedback = check_function(
         "softplus",
         answer,
         solution_softplus,
         cases,
         parts=("value", "slope"),
         rtol=1e-6,
-        atol=0.0,
+        atol=1e-200,  # far below the tiny values at -30 and -40; a sigmoid clipped at -500 (7e-218) still passes
         warnings_are_errors=True,
         forbid=routes.forbid_names(
             (*routes.SILENCERS, "logaddexp", "torch", "scipy", "expit"),
             "the exercise asks you to avoid the overflow yourself, without hiding warnings or a library's softplus",
         ),
         hint=(
-            "Check the value and the slope separately on the failing case; for large |x|, which of your "
-            "intermediate numbers overflow or lose their digits?",
+            "Check the value and the slope separately on the failing case against log(1 + e^x) and its "
+            "derivative, worked out by hand; for large |x|, also ask which intermediate numbers overflow or "
+            "lose their digits.",
             "Split x into its positive part and the rest: log(1 + e^x) = x + log(1 + e^-x), so for either sign of x "
             "you can write it with exp of a number that is not positive.",
         ),
         mistakes=[
+            Mistake(WARNS, SOFTPLUS_OVERFLOWS),
             Mistake(
-                WARNS,
+                lambda x: solution_softplus(x)[::-1],
                 (
-                    "Your function overflows: np.exp receives a huge positive number.",
-                    "For x = 1000 the formula asks for exp(1000). Rewrite log(1 + e^x) for positive x "
-                    "so that exp only sees numbers that are zero or negative.",
+                    "Your two outputs are in the wrong order.",
+                    "Return the value first and the slope second.",
+                ),
+            ),
+            Mistake(
+                lambda x: (np.maximum(x, 0) + np.log1p(np.exp(-x)), solution_softplus(x)[1]),
+                (
+                    "Your value is right for x >= 0 but too large for negative x.",
+                    "The rewritten form must hold for both signs of x: check what your exponent is for negative x.",
                 ),
             ),
             Mistake(
@@ -254,3 +290,4 @@ def check_softplus(answer: Any) -> Feedback:
             ),
         ],
     )
+    return where_hint(feedback, answer, SOFTPLUS_OVERFLOWS, BOTH_BRANCHES)
