@@ -1,10 +1,6 @@
-"""Checkers and solutions for chapter 9, Deep reinforcement learning.
-
-The exercises that build, train or debug something the chapter does not show (TD targets that tell a
-time limit from a real ending, a tabular Q-learning agent trained on the slippery lake, a Q-learning
-loop with a bug) are in
-:mod:`dlcourse.exercises.ch09_more` and re-exported at the end of this module, so that a notebook
-calls every checker as ``ch09.check_X``.
+"""Checkers and solutions for chapter 9, Deep reinforcement learning. The exercises that build, train or debug
+something the chapter does not show live in :mod:`dlcourse.exercises.ch09_more`, re-exported at the end of this
+module, so that a notebook calls every checker as ``ch09.check_X``.
 """
 
 from __future__ import annotations
@@ -13,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcourse.exercises import routes
 from dlcourse.exercises.core import Case, Feedback, Mistake, check_function
 from dlcourse.exercises.tracking import checker
 
@@ -24,6 +21,7 @@ KEY_EXPRESSIONS: dict[str, list[str]] = {
     "linear_epsilon": ["step / (fraction * total_steps)", "min(progress, 1", "start + progress * (end - start)"],
 }
 """Fragments of each solution that no first-stage hint may contain (tests/test_exercise_hints.py)."""
+_OWN = "this exercise asks you to write it yourself, not to call the course's version"
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -52,6 +50,7 @@ def check_discounted_return(answer: Any) -> Feedback:
         answer,
         solution_discounted_return,
         cases,
+        forbid=routes.forbid_names(("rl", "dlcourse", "discounted_return"), _OWN),
         hint=(
             "Compare your number with the definition of the return in the chapter: how much does each reward "
             "count, depending on when it arrives?",
@@ -207,6 +206,7 @@ def check_td_targets(answer: Any) -> Feedback:
         answer,
         solution_td_targets,
         cases,
+        forbid=routes.forbid_names(("rl", "dqn", "dlcourse", "td_target"), _OWN),
         hint=(
             "Row n of next_q holds the values of all actions in the next state s'_n. Which of them does the target "
             "use, and what changes where the episode ended in s'_n?",
@@ -315,6 +315,7 @@ def check_q_update(answer: Any) -> Feedback:
         answer,
         solution_q_update,
         cases,
+        forbid=routes.forbid_names(("rl", "dlcourse", "q_learning_update"), _OWN),
         hint=(
             "Two steps: first the TD target for this transition, then a move of one entry of the table towards it. "
             "Which entry changed in your output, and by how much?",
@@ -403,6 +404,7 @@ def check_linear_epsilon(answer: Any) -> Feedback:
         answer,
         solution_linear_epsilon,
         cases,
+        forbid=routes.forbid_names(("rl", "dlcourse", "linear_schedule"), _OWN),
         hint=(
             "Sketch epsilon against the step: a falling straight line, then a flat one. Where is the failing step "
             "on your sketch?",
@@ -435,13 +437,8 @@ def check_linear_epsilon(answer: Any) -> Feedback:
     )
 
 
-# The exercises that follow live in ch09_more.py (this module would pass 450 lines); notebooks call them
-# through this module.
-from dlcourse.exercises.ch09_more import (  # noqa: E402, F401
-    check_fix_q_learning,
-    check_td_targets_with_truncation,
-    check_train_frozenlake,
-    solution_fix_q_learning,
-    solution_td_targets_with_truncation,
-    solution_train_frozenlake,
-)
+# The exercises that follow live in ch09_more.py (this module would pass 450 lines); notebooks call them here.
+from dlcourse.exercises.ch09_more import SEEDS, TARGET, TRAIN_STEPS, best_success_probability  # noqa: E402, F401, I001
+from dlcourse.exercises.ch09_more import check_fix_q_learning, check_td_targets_with_truncation  # noqa: E402, F401
+from dlcourse.exercises.ch09_more import check_train_frozenlake, solution_train_frozenlake  # noqa: E402, F401
+from dlcourse.exercises.ch09_more import solution_fix_q_learning, solution_td_targets_with_truncation  # noqa: E402, F401
