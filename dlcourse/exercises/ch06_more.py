@@ -37,8 +37,7 @@ def blobs(seed: int, n: int, noise: float = 1.5) -> tuple[np.ndarray, np.ndarray
         n: the number of points.
         noise: the standard deviation of the noise around each centre.
 
-    Returns:
-        ``x`` (n, 32) float32 and ``y`` (n,) int64.
+    Returns: ``x`` (n, 32) float32 and ``y`` (n,) int64.
     """
     centres = np.random.default_rng(1234).normal(0.0, 1.0, (CLASSES, FEATURES))  # (4, 32)
     r = np.random.default_rng(seed)
@@ -143,6 +142,7 @@ def check_keep_best(answer: Any) -> Feedback:
             "or in the choice of the best epoch. Which layer of this network behaves differently while training?",
         ),
         parts=("val_losses", "best_epoch"),
+        time_factor=5,  # a training loop: 15 s per case, where about 0.2 s are needed
         mistakes=[
             Mistake(
                 broken_keep_best,

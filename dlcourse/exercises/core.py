@@ -125,6 +125,7 @@ def check_function(
     atol: float = 1e-9,
     warnings_are_errors: bool = False,
     adapt: Callable[[Any], Any] | None = None,
+    time_factor: float = 1.0,
 ) -> Feedback:
     """Run ``answer`` on every case and compare with ``reference``.
 
@@ -144,6 +145,8 @@ def check_function(
         warnings_are_errors: fail an answer that emits a warning (overflow, division by zero).
         adapt: turns an output into one array before comparing; an output it cannot adapt
             fails with its message.
+        time_factor: the learner's function gets ``time_factor`` times :data:`running.TIME_LIMIT_S`
+            per case (a training exercise needs more than a formula).
 
     Returns:
         Feedback; never raises.
@@ -156,7 +159,8 @@ def check_function(
             return Feedback(exercise, False, refused, (_REFUSED, *_stages(hint)))
         wrapped_solution = False
         for case in cases:
-            outcome, said = _run_case(answer, reference, case, parts, rtol, atol, warnings_are_errors, adapt)
+            limit = running.TIME_LIMIT_S * time_factor
+            outcome, said = _run_case(answer, reference, case, parts, rtol, atol, warnings_are_errors, adapt, limit)
             wrapped_solution |= outcome.extra.get("solution", False)
             if outcome.ok:
                 continue
@@ -236,6 +240,7 @@ def _run_case(
     atol: float,
     warnings_are_errors: bool,
     adapt: Callable[[Any], Any] | None,
+    limit: float,
 ) -> tuple[Outcome, str]:
     """Run the learner's function once on one case; the outcome and what it printed.
 
@@ -264,13 +269,12 @@ def _run_case(
                 return "form", running.short(exc)
         return ("solution" if called_solution else "ok"), clean(result, len(parts))
 
-    status, result, printed = running.call_limited(attempt, running.TIME_LIMIT_S)
+    status, result, printed = running.call_limited(attempt, limit)
     said = f" It printed: {running.short(printed)}" if printed.strip() else ""
     if status == "timeout":
         return Outcome(
             False,
-            f"your function did not return within {running.TIME_LIMIT_S:g} s on {case.label}; "
-            "look for a loop that never ends.",
+            f"your function did not return within {limit:g} s on {case.label}; look for a loop that never ends.",
         ), said
     if status == "raised":
         return Outcome(False, f"for {case.label} your function raised {running.describe_error(result)}."), said
