@@ -18,7 +18,7 @@ from .exercise_suite import Args, discover, raises_boom, standard_tests
 
 SOLUTIONS = discover(ch03, ch03_more)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
-MORE = discover(ch03_more)  # tests/test_exercise_hostile.py discovers ch03 only
+MORE = discover(ch03_more)  # also covered by tests/test_exercise_hostile.py, which discovers chNN_more too
 
 
 def test_other_correct_answers_pass():
@@ -315,7 +315,7 @@ def _exits(*args):
 
 @pytest.mark.parametrize("checker, solution", MORE, ids=lambda f: getattr(f, "__name__", ""))
 def test_hostile_answers_to_the_new_exercises(checker, solution, monkeypatch):
-    """What tests/test_exercise_hostile.py does for ch03.py's checkers (it does not discover ch03_more)."""
+    """Hostile answers to ch03_more.py's checkers (tests/test_exercise_hostile.py covers them too)."""
     monkeypatch.setattr(running, "TIME_LIMIT_S", 0.3)
     feedback = checker(_busy_loop)
     assert not feedback.passed and "did not return" in feedback.message

@@ -297,7 +297,7 @@ def _busy_loop(*args):
 
 
 def test_hostile_answers_to_the_new_exercises(monkeypatch):
-    """What tests/test_exercise_hostile.py does for ch04.py's checkers (it does not discover ch04_more)."""
+    """Hostile answers to ch04_more.py's checkers (tests/test_exercise_hostile.py covers them too)."""
     monkeypatch.setattr(running, "TIME_LIMIT_S", 0.3)
     solution = ch04.solution_sgd_epoch
     assert "did not return" in ch04.check_sgd_epoch(_busy_loop).message

@@ -471,7 +471,7 @@ def test_no_hint_at_any_stage_gives_the_answer_away():
     assert all(len(hints) >= 2 for hints in general)  # staged: a nudge, then more specific
 
 
-MORE = discover(ch07_more)  # tests/test_exercise_hostile.py discovers the chNN modules only
+MORE = discover(ch07_more)  # also covered by tests/test_exercise_hostile.py, which discovers chNN_more too
 HOSTILE = [
     hostile.test_a_hanging_answer_gets_a_verdict_in_time,
     hostile.test_system_exit_and_huge_messages_become_feedback,
