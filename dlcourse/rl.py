@@ -12,12 +12,9 @@ acting well afterwards; Q-learning learns it from experience with the update
 Nothing here depends on NumPy-versus-PyTorch: tabular Q-learning, epsilon-greedy actions and
 their schedule, the replay buffer and DQN's hyperparameters (:mod:`dlcourse.replay`, re-exported
 here), the episode runner, and the DQN training loop (which drives either tree's
-:class:`DQNAgent`). Algorithms only: the pictures of chapter 9 are
-:func:`dlcourse.plotting.plot_frozenlake` and :func:`dlcourse.widgets.animate`, and the records
-that these functions return live in :mod:`dlcourse.results`.
-
-Environments come from gymnasium through :func:`make_env` (``"FrozenLake-v1"``,
-``"CartPole-v1"``), which also sets up off-screen rendering when frames are wanted.
+:class:`DQNAgent`). Pictures live in :mod:`dlcourse.plotting` and :mod:`dlcourse.widgets`,
+records in :mod:`dlcourse.results`. Environments come from gymnasium through :func:`make_env`
+(``"FrozenLake-v1"``, ``"CartPole-v1"``), which also sets up off-screen rendering.
 """
 
 from __future__ import annotations
@@ -331,15 +328,10 @@ class Agent(Protocol):
     rng: np.random.Generator
 
     def act(self, obs: np.ndarray, epsilon: float) -> int: ...
-
     def greedy(self, obs: np.ndarray) -> int: ...
-
     def update(self, batch: Batch) -> float: ...
-
     def sync_target(self) -> None: ...
-
     def state_dict(self) -> dict: ...
-
     def load_state_dict(self, state: dict) -> None: ...
 
 
@@ -354,6 +346,8 @@ def train_dqn(
     stop_at: float | None = None,
     progress: bool = True,
     buffer: ReplayBuffer | None = None,
+    max_env_steps: int | None = None,
+    eval_gate: float | None = None,
 ) -> DQNHistory:
     """Train a DQN agent (either tree's) for ``total_steps`` environment steps.
 
@@ -361,8 +355,9 @@ def train_dqn(
     After ``learning_starts`` steps, every ``train_every`` steps: ``gradient_steps`` updates
     on minibatches from the replay buffer, copying the online network into the target every
     ``target_update_every`` of them. Every ``eval_every`` steps (if > 0), play
-    ``eval_episodes`` greedy episodes on ``eval_env`` and remember the best network seen;
-    those evaluation steps are not counted in ``total_steps``.
+    ``eval_episodes`` greedy episodes on ``eval_env`` and remember the best network seen.
+    Those evaluation steps are part of the method's cost: ``env_steps`` counts them with the
+    training steps, and ``max_env_steps`` caps the two together.
 
     Args:
         agent: a :class:`dlcourse.numpy.dqn.DQNAgent` or :class:`dlcourse.torch.dqn.DQNAgent`.
@@ -373,6 +368,10 @@ def train_dqn(
         eval_every: environment steps between evaluations; 0 for none.
         eval_episodes: episodes per evaluation (seeds 10_000 + i, the same every time).
         stop_at: stop as soon as an evaluation reaches this mean return.
+        max_env_steps: cap training and evaluation steps together (None: only ``total_steps``,
+            which also sets the schedules); an evaluation the cap cuts short is not used.
+        eval_gate: evaluate only when the last 10 training episodes averaged at least this
+            return, so that no steps are spent evaluating a network that cannot be the best.
         progress: show a tqdm bar over environment steps.
         buffer: the replay buffer to fill, to look at afterwards; by default a new one of
             ``config.buffer_size`` (at most ``total_steps``) sampling with ``seed``.
@@ -391,6 +390,8 @@ def train_dqn(
     eval_every = as_count(eval_every, "eval_every", minimum=0)
     eval_episodes = as_count(eval_episodes, "eval_episodes", maximum=LARGEST_COUNT - 9_999)  # seeds 10_000 + i
     stop_at, progress = None if stop_at is None else as_real(stop_at, "stop_at"), as_flag(progress, "progress")
+    cap = LARGEST_COUNT if max_env_steps is None else as_count(max_env_steps, "max_env_steps")
+    eval_gate = None if eval_gate is None else as_real(eval_gate, "eval_gate")
     obs_dim = check_train_envs(agent, env, eval_env, eval_every)  # vector states, the agent's number of actions
     if buffer is None:
         buffer = ReplayBuffer(min(config.buffer_size, total_steps), obs_dim, np.random.default_rng(seed))
@@ -423,15 +424,26 @@ def train_dqn(
                 if gradient_steps % config.target_update_every == 0:
                     agent.sync_target()
             history.losses.append(float(np.mean(burst)))
-        history.env_steps = step + 1
-        if eval_env is not None and eval_every and (step + 1) % eval_every == 0:
-            mean = float(evaluate(eval_env, agent.greedy, eval_episodes, seed=10_000).mean())
+        history.train_steps = step + 1
+        due = eval_env is not None and eval_every and (step + 1) % eval_every == 0
+        if due and (eval_gate is None or np.mean(history.episode_returns[-10:] or [-np.inf]) >= eval_gate):
+            played, room = [], cap - history.env_steps  # the same seeds every time: comparable evaluations
+            while len(played) < eval_episodes and room > 0:  # an episode cut by the budget ends the run
+                played.append(run_episode(eval_env, agent.greedy, seed=10_000 + len(played), max_steps=room))
+                room -= played[-1].length
+            history.eval_env_steps += sum(e.length for e in played)
+            if room <= 0:  # the budget ran out during this evaluation: it is incomplete and not used
+                break
+            mean = float(np.mean([e.total_reward for e in played]))
             history.eval_steps.append(step + 1)
             history.eval_returns.append(mean)
             if mean > history.best_return:
                 history.best_return, history.best_step, history.best_state = mean, step + 1, agent.state_dict()
+                history.best_env_steps = history.env_steps
             bar.set_postfix(greedy_return=f"{mean:.0f}", refresh=False)
             if stop_at is not None and mean >= stop_at:
                 break
+        if history.env_steps >= cap:
+            break
     bar.close()
     return history

@@ -39,6 +39,7 @@ __all__ = [
     "sample_from_logits",
     "softmax_with_temperature",
     "split",
+    "split_three",
     "stream_batches",
     "train_language_model",
 ]
@@ -127,6 +128,41 @@ def split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.nd
         raise ValueError(f"val_fraction must be in (0, 1), got {describe(val_fraction)}.")
     cut = len(ids) - round(val_fraction * len(ids))
     return ids[:cut], ids[cut:]
+
+
+def split_three(
+    ids: np.ndarray, val_fraction: float = 0.1, test_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut a text into training, validation and final (test) parts, in that order along the text.
+
+    Settings are chosen on the validation part; the final part, at the very end, is scored once,
+    for the figure that is reported. Clean cuts, as in :func:`split`.
+
+    Args:
+        ids: (L,) the encoded text.
+        val_fraction: the share of the text for validation, in (0, 1).
+        test_fraction: the share at the end for the final score, in (0, 1); the two leave some
+            text for training.
+
+    Returns:
+        train, val (round(val_fraction * L),) and test (round(test_fraction * L),) views.
+    """
+    ids = check_char_ids(ids, "ids")
+    val_fraction, test_fraction = as_real(val_fraction, "val_fraction"), as_real(test_fraction, "test_fraction")
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must be in (0, 1), got {describe(value)}.")
+    n_val, n_test = round(val_fraction * len(ids)), round(test_fraction * len(ids))
+    if n_val + n_test >= len(ids):
+        raise ValueError(
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no text for training "
+            f"out of {len(ids)} ids; together they must stay below 1."
+        )
+    return (
+        ids[: len(ids) - n_val - n_test],
+        ids[len(ids) - n_val - n_test : len(ids) - n_test],
+        ids[len(ids) - n_test :],
+    )
 
 
 def stream_batches(ids: np.ndarray, batch_size: int) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from types import ModuleType
 
 import numpy as np
@@ -40,6 +42,17 @@ class Args(tuple):
 def call(checker, answer):
     """Call a checker on one answer, or on several wrapped in :class:`Args`."""
     return checker(*answer) if isinstance(answer, Args) else checker(answer)
+
+
+def companions(chapter: ModuleType) -> list[ModuleType]:
+    """The modules that hold the rest of a chapter's checkers: ``chNN_more.py``, ``chNN_<topic>.py``."""
+    package, name = chapter.__name__.rsplit(".", 1)
+    path = importlib.import_module(package).__path__
+    return [
+        importlib.import_module(f"{package}.{m.name}")
+        for m in sorted(pkgutil.iter_modules(path), key=lambda m: m.name)
+        if m.name.startswith(f"{name}_")
+    ]
 
 
 def discover(*modules: ModuleType) -> list[tuple]:

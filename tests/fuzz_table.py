@@ -40,6 +40,7 @@ TREE_MODULES = (
     "init",
     "charlm",
     "dqn",
+    "norm",
 )
 SHARED_MODULES = (data, text, rl, replay)
 
@@ -721,6 +722,61 @@ def _tree_entries(tree: str) -> None:
     add_method(tree, D.DQNAgent, "update", lambda: (agent(), {"batch": batch()}), "batch")
     add_method(tree, D.DQNAgent, "load_state_dict", lambda: (agent(), {"state": agent().state_dict()}), "state")
 
+    # norm
+    Nm = _mod(tree, "norm")
+
+    def bn_args() -> dict[str, Any]:
+        gen = g()
+        return {
+            "x": gen.randn(4, 3, 2, 2),
+            "weight": gen.randn(3),
+            "bias": gen.randn(3),
+            "running_mean": gen.zeros(3),
+            "running_var": gen.arr(np.ones(3)),
+            "training": True,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        }
+
+    add_function(tree, Nm.batchnorm_forward, bn_args, "x weight bias running_mean running_var training momentum eps")
+
+    def bn_bwd() -> dict[str, Any]:
+        out, cache = Nm.batchnorm_forward(**bn_args())
+        return {"dout": g().randn(*out.shape), "cache": cache}
+
+    add_function(tree, Nm.batchnorm_backward, bn_bwd, "dout")
+
+    def ln_args() -> dict[str, Any]:
+        gen = g()
+        return {"x": gen.randn(4, 3), "weight": gen.randn(3), "bias": gen.randn(3), "eps": 1e-5}
+
+    add_function(tree, Nm.layernorm_forward, ln_args, "x weight bias eps")
+
+    def ln_bwd() -> dict[str, Any]:
+        out, cache = Nm.layernorm_forward(**ln_args())
+        return {"dout": g().randn(*out.shape), "cache": cache}
+
+    add_function(tree, Nm.layernorm_backward, ln_bwd, "dout")
+    for cls, shape in ((Nm.BatchNorm1d, (4, 3)), (Nm.BatchNorm2d, (4, 3, 2, 2))):
+        add_function(tree, cls, lambda: {"num_features": 3, "eps": 1e-5, "momentum": 0.1}, "num_features eps momentum")
+        add_method(tree, cls, "forward", lambda cls=cls, shape=shape: (cls(3), {"x": g().randn(*shape)}), "x")
+    add_function(tree, Nm.LayerNorm, lambda: {"normalized_shape": 3, "eps": 1e-5}, "normalized_shape eps")
+    add_method(tree, Nm.LayerNorm, "forward", lambda: (Nm.LayerNorm(3), {"x": g().randn(4, 3)}), "x")
+    if is_np:
+
+        def norm_forwarded(layer: Any, x: Any) -> Any:
+            layer.forward(x)
+            return layer
+
+        for cls, shape in ((Nm.BatchNorm1d, (4, 3)), (Nm.BatchNorm2d, (4, 3, 2, 2)), (Nm.LayerNorm, (4, 3))):
+            add_method(
+                tree,
+                cls,
+                "backward",
+                lambda cls=cls, shape=shape: (norm_forwarded(cls(3), g().randn(*shape)), {"dout": g().randn(*shape)}),
+                "dout",
+            )
+
 
 # ---------------------------------------------------------------- the top-level modules (NumPy in, NumPy out)
 
@@ -740,7 +796,7 @@ def _shared_entries() -> None:
         lambda: {"seed": 0, "val_fraction": 0.15, "test_fraction": 0.2},
         "seed val_fraction test_fraction",
     )
-    add_function(tree, data.load_mnist, lambda: {"seed": 0, "n_test": 100}, "seed n_test")
+    add_function(tree, data.load_mnist, lambda: {"seed": 0, "n_test": 100, "n_val": 100}, "seed n_test n_val")
     add_function(tree, data.load_moby_dick, dict)
 
     # text
@@ -757,6 +813,12 @@ def _shared_entries() -> None:
         "ids",
     )
     add_function(tree, text.split, lambda: {"ids": gen.ints(5, 20), "val_fraction": 0.1}, "ids val_fraction")
+    add_function(
+        tree,
+        text.split_three,
+        lambda: {"ids": gen.ints(5, 40), "val_fraction": 0.1, "test_fraction": 0.1},
+        "ids val_fraction test_fraction",
+    )
     add_function(tree, text.stream_batches, lambda: {"ids": gen.ints(5, 20), "batch_size": 3}, "ids batch_size")
     add_function(tree, text.chunks, lambda: {"streams": gen.ints(5, 6, 3), "seq_len": 2}, "streams seq_len")
     add_function(tree, text.evaluation_streams, lambda: {"ids": gen.ints(5, 20), "batch_size": 3}, "ids batch_size")

@@ -29,7 +29,8 @@ def test_cnn_mnist_quick_row(tmp_path):
         assert {"test_acc", "test_acc_min", "train_s", "epochs", "n_train", "n_test", "parameters"} <= set(metrics)
         assert 0.2 < metrics["test_acc"] <= 1 and metrics["test_acc_min"] == metrics["test_acc"]
         assert metrics["epochs"] == params["epochs"] == 1
-        assert metrics["n_train"] == 1000 and metrics["n_test"] == 2000
+        assert metrics["n_train"] == 1000 and metrics["n_val"] == 1000 and metrics["n_test"] == 2000
+        assert 0.2 < metrics["val_acc"] <= 1 and len(metrics["test_acc_per_seed"]) == 1
         assert metrics["train_s"] == round(row["median_s"], 2)
         assert metrics["parameters"] == 421_642
 
@@ -40,5 +41,20 @@ def test_committed_results_have_the_full_run():
     cnn = [r for r in rows if r["benchmark"] == "cnn_mnist"]
     assert any(r["impl"] == "torch-cpu" for r in cnn)
     for row in cnn:
-        assert len(row["params"]["seeds"]) >= 3 and row["metrics"]["n_train"] == 8000
+        metrics = row["metrics"]
+        assert len(row["params"]["seeds"]) >= 3 and (metrics["n_train"], metrics["n_val"]) == (7000, 1000)
+        assert len(metrics["test_acc_per_seed"]) == len(metrics["val_acc_per_seed"]) == len(row["params"]["seeds"])
+        assert "chosen on validation" in row["params"]["split"]
     assert {r["impl"] for r in rows if r["benchmark"] == "conv2d_lenet"} == {"numpy-naive", "numpy", "torch-cpu"}
+
+
+def test_committed_sweep_chose_the_recipe_on_validation_only():
+    """dlcourse/bench_data/cnn_mnist_sweep.json holds what was tried; the committed recipe is its best."""
+    sweep = load_file("cnn_mnist_sweep.json")
+    rows = sweep["rows"]
+    assert sweep["selected_on"].startswith("val_acc") and len(rows) >= 2
+    assert all(not any(k.startswith("test") for k in r["metrics"]) for r in rows)
+    best = max(rows, key=lambda r: r["metrics"]["val_acc"])
+    committed = load_file("cnn_mnist.json")["results"]
+    chosen = next(r for r in committed if r["benchmark"] == "cnn_mnist" and r["impl"] == "torch-cpu")
+    assert best["params"]["recipe"] == chosen["params"]["recipe"]

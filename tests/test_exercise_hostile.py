@@ -3,8 +3,6 @@ pass for a wrong answer, and a correct answer passes whatever the learner's glob
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import itertools
 import time
 import warnings
@@ -14,12 +12,11 @@ import pytest
 
 from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, compare, core, running
 
-from .exercise_suite import discover
+from .exercise_suite import companions, discover
 
 CHAPTERS = [ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09]
-MORE = [  # a chapter whose checkers outgrow one module keeps the rest in chNN_more.py
-    importlib.import_module(f"{m.__name__}_more") for m in CHAPTERS if importlib.util.find_spec(f"{m.__name__}_more")
-]
+# a chapter whose checkers outgrow one module keeps the rest in chNN_more.py or chNN_<topic>.py
+MORE = [extra for m in CHAPTERS for extra in companions(m)]
 PAIRS = discover(*CHAPTERS, *MORE)
 FUNCTION_PAIRS = [(c, s) for c, s in PAIRS if callable(s)]
 IDS = [c.__name__ for c, _ in FUNCTION_PAIRS]

@@ -15,7 +15,7 @@ from dlcourse.numpy import linalg as np_linalg
 from dlcourse.numpy import perceptron
 
 from . import test_exercise_hostile as hostile
-from .exercise_suite import Args, discover, garbage, raises_boom, standard_tests
+from .exercise_suite import Args, companions, discover, garbage, raises_boom, standard_tests
 
 SOLUTIONS = discover(ch01, ch02, ch02_more)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
@@ -393,14 +393,11 @@ test_solution_passes, test_typical_wrong_answer_gets_its_hint, test_checker_neve
 def test_discovery_finds_every_exercise_of_every_chapter():
     """Each chapter's checkers are found by name, so a new exercise is tested without being listed."""
     import importlib
-    import importlib.util
     import inspect
 
     for n in range(1, 10):
         module = importlib.import_module(f"dlcourse.exercises.ch0{n}")
-        modules = [module]
-        if importlib.util.find_spec(f"{module.__name__}_more") is not None:
-            modules.append(importlib.import_module(f"{module.__name__}_more"))
+        modules = [module, *companions(module)]
         found = {checker.__name__ for checker, _ in discover(*modules)}
         defined = {
             k: v

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from dlcourse.exercises import ch06, ch06_more
+from dlcourse.exercises import ch06, ch06_more, ch06_norm
 
 from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch06, ch06_more)  # every check_X with its solution_X (tests/exercise_suite.py)
+SOLUTIONS = discover(ch06, ch06_more, ch06_norm)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 FUNCTION_CHECKERS = [checker for checker, solution in SOLUTIONS if callable(solution)]
 
@@ -110,6 +110,51 @@ def test_the_decay_sweep_separates_validation_test_and_training_choices():
     assert ch06.decay_run(CHOSEN) is RUNS[CHOSEN]  # cached: the checker does not retrain
 
 
+def test_the_batchnorm_solution_is_torchs_batchnorm1d_on_every_case():
+    torch = pytest.importorskip("torch")
+    for case in ch06_norm._cases():
+        x, weight, bias, running_mean, running_var, training, momentum, eps = case.args
+        layer = torch.nn.BatchNorm1d(x.shape[1], eps=eps, momentum=momentum).double().train(training)
+        for name, value in (
+            ("weight", weight),
+            ("bias", bias),
+            ("running_mean", running_mean),
+            ("running_var", running_var),
+        ):
+            getattr(layer, name).data = torch.tensor(value)
+        expected = (layer(torch.tensor(x)).detach().numpy(), layer.running_mean.numpy(), layer.running_var.numpy())
+        for mine, theirs in zip(ch06.solution_batchnorm_step(*case.args), expected, strict=True):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
+    assert any(not case.args[5] for case in ch06_norm._cases())  # an evaluation case too
+
+
+def _batchnorm_in_place(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """A correct answer in another style: statistics with ddof, running averages updated in place."""
+    if training:
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+        running_var *= 1 - momentum
+        running_var += momentum * x.var(axis=0, ddof=1)
+    else:
+        mean, var = running_mean, running_var
+    return (x - mean) / np.sqrt(var + eps) * weight + bias, running_mean, running_var
+
+
+def _batchnorm_by_the_library(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    from dlcourse.numpy import norm
+
+    out, _ = norm.batchnorm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
+    return out, running_mean, running_var
+
+
+def test_batchnorm_step_accepts_other_correct_styles_and_refuses_the_finished_layer():
+    assert ch06.check_batchnorm_step(_batchnorm_in_place).passed
+    refused = ch06.check_batchnorm_step(_batchnorm_by_the_library)
+    assert not refused.passed and "batchnorm_forward" in refused.message, str(refused)
+    assert _batchnorm_by_the_library(*ch06_norm._cases()[0].args)[0].shape == (4, 3)  # it would have been right
+
+
 # (checker, typical wrong answer, words its hint contains at some stage)
 def _momentum(w, v, g, lr, mu):
     return ch06.solution_momentum_step(w, v, g, lr, mu)
@@ -172,6 +217,14 @@ WRONG = [
     (ch06.check_deep_tanh_settings, (math.sqrt(1 / 32), 3.0), "shot up"),
     (ch06.check_deep_tanh_settings, (math.sqrt(1 / 32), 0.003), "not far enough"),
     (ch06.check_deep_tanh_settings, ("0.2", 0.1), "Two things can stop"),
+    (ch06.check_batchnorm_step, ch06_norm.broken_batchnorm_step, "its own mean and variance"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(biased_running_var=True), "unbiased one (divided by n - 1)"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(running_in_training=True), "not with the running averages"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(keras_momentum=True), "weight of the NEW batch statistic"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(unbiased_normalisation=True), "which variance normalises"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(batch_in_eval=True), "must not depend on the other examples"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(no_eps=True), "barely varies"),
+    (ch06.check_batchnorm_step, lambda *a: ch06.solution_batchnorm_step(*a)[:2], "Compare each of the three parts"),
 ]
 
 

@@ -215,6 +215,37 @@ def test_train_dqn_stores_time_outs_as_not_terminal():
     np.testing.assert_array_equal(np.flatnonzero(buffer.terminated), ends)
 
 
+def test_train_dqn_counts_evaluation_steps_and_caps_them_with_training():
+    """env_steps is every environment step the method took; max_env_steps caps training and
+    evaluation together, and an evaluation the cap cuts short is not used."""
+    right = lambda obs: 1  # noqa: E731  PushRight's greedy policy
+    one = sum(rl.run_episode(gym.make("CartPole-v1"), right, seed=10_000 + i).length for i in range(3))
+    assert one > 10  # three short episodes
+    run = lambda **kw: rl.train_dqn(  # noqa: E731
+        PushRight(),
+        gym.make("CartPole-v1"),
+        60,
+        eval_env=gym.make("CartPole-v1"),
+        eval_every=20,
+        eval_episodes=3,
+        progress=False,
+        **kw,
+    )
+    history = run()
+    assert (history.train_steps, history.eval_env_steps, history.env_steps) == (60, 3 * one, 60 + 3 * one)
+    assert history.eval_steps == [20, 40, 60] and history.best_env_steps == 20 + one
+    capped = run(max_env_steps=40 + one + 5)  # the second evaluation gets 5 steps, not enough
+    assert (capped.train_steps, capped.eval_env_steps, capped.env_steps) == (40, one + 5, 40 + one + 5)
+    assert capped.eval_steps == [20] and len(capped.eval_returns) == 1
+    assert run(max_env_steps=7).env_steps == 7  # the cap stops training too
+    # the gate: no evaluation (and no step spent on one) while training episodes return less
+    gated = run(eval_gate=100.0)
+    assert (gated.eval_steps, gated.eval_env_steps, gated.env_steps) == ([], 0, 60)
+    assert run(eval_gate=5.0).eval_steps == [20, 40, 60]  # pushing right lasts about 9 steps
+    with pytest.raises(TypeError, match=r"^eval_gate must be a real number"):
+        run(eval_gate="high")
+
+
 # ----------------------------------------------------------------------------- episodes and pictures
 
 

@@ -52,6 +52,18 @@ def test_split_checks_its_fraction():
         text.split(np.arange(10), 1.5)
 
 
+def test_split_three_cuts_train_val_test_in_order():
+    ids = np.arange(1000) % 83
+    train, val, test = text.split_three(ids, 0.1, 0.15)
+    assert (len(train), len(val), len(test)) == (750, 100, 150)
+    np.testing.assert_array_equal(np.concatenate([train, val, test]), ids)  # in order, nothing lost or repeated
+    np.testing.assert_array_equal(text.split_three(ids)[2], text.split(ids)[1])  # the same final tenth as split
+    with pytest.raises(ValueError, match=r"^test_fraction must be in \(0, 1\), got 0\.0\.$"):
+        text.split_three(ids, 0.1, 0.0)
+    with pytest.raises(ValueError, match=r"^val_fraction=0\.5 and test_fraction=0\.5 leave no text for training"):
+        text.split_three(ids, 0.5, 0.5)
+
+
 def test_streams_and_chunks_read_the_text_in_order():
     ids = np.arange(23)
     streams = text.stream_batches(ids, 4)  # 5 rows; the last 3 ids do not fill a stream

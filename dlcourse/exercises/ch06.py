@@ -389,11 +389,13 @@ from dlcourse.exercises.ch06_more import (  # noqa: E402
     solution_keep_best,
     train_deep_tanh,
 )
+from dlcourse.exercises.ch06_norm import check_batchnorm_step, solution_batchnorm_step  # noqa: E402
 
 __all__ = [
     "DECAYS",
     "KEY_EXPRESSIONS",
     "check_adam_bias_correction",
+    "check_batchnorm_step",
     "check_best_epoch",
     "check_decay_choice",
     "check_deep_tanh_settings",
@@ -403,6 +405,7 @@ __all__ = [
     "check_keep_best",
     "check_momentum_step",
     "solution_adam_bias_correction",
+    "solution_batchnorm_step",
     "solution_best_epoch",
     "solution_decay_choice",
     "solution_deep_tanh_settings",

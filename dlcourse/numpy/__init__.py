@@ -3,7 +3,7 @@
 Mirrors :mod:`dlcourse.torch` module for module and name for name.
 """
 
-from dlcourse.numpy import activations, conv, init, layers, linalg, losses, optim, perceptron, train
+from dlcourse.numpy import activations, conv, init, layers, linalg, losses, norm, optim, perceptron, train
 
 __all__ = [
     "activations",
@@ -15,6 +15,7 @@ __all__ = [
     "linalg",
     "losses",
     "lstm",
+    "norm",
     "optim",
     "perceptron",
     "rnn",

@@ -154,21 +154,28 @@ class Module:
         """Evaluation mode (dropout off)."""
         return self.train(False)
 
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, array) of the state that gradients do not train (BatchNorm's running statistics)."""
+        yield from ()
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameter arrays by name."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Copies of the parameter and buffer arrays by name (``torch.nn``'s state holds both)."""
+        return {
+            **{name: p.data.copy() for name, p in self.named_parameters()},
+            **{name: np.array(b, copy=True) for name, b in self.named_buffers()},
+        }
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters, checking names and shapes."""
-        own = dict(self.named_parameters())
+        """Copy arrays into the parameters and buffers, checking names and shapes."""
+        own = {**{n: p.data for n, p in self.named_parameters()}, **dict(self.named_buffers())}
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict of arrays by parameter name, got {type(state).__name__}.")
         if set(state) != set(own):
             raise ValueError(f"state has keys {describe(sorted(map(str, state)))}, expected {sorted(own)}.")
-        for name, p in own.items():
-            value = as_float_array(state[name], name)
-            check_shape(value, name, p.shape)
-            p.data[...] = value
+        for name, target in own.items():
+            value = as_float_array(state[name], name) if target.dtype.kind == "f" else np.asarray(state[name])
+            check_shape(value, name, target.shape)
+            target[...] = value
 
 
 class Linear(Module):
@@ -301,6 +308,11 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             for name, p in layer.named_parameters():
                 yield f"{i}.{name}", p
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        for i, layer in enumerate(self.layers):
+            for name, b in layer.named_buffers():
+                yield f"{i}.{name}", b
 
     def train(self, mode: bool = True) -> Sequential:
         self.training = as_flag(mode, "mode")

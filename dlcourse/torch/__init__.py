@@ -5,7 +5,7 @@ Functions take and return ``torch.Tensor`` and run on whatever device their inpu
 they can be compared with ``torch.autograd``.
 """
 
-from dlcourse.torch import activations, conv, init, layers, linalg, losses, optim, perceptron, train
+from dlcourse.torch import activations, conv, init, layers, linalg, losses, norm, optim, perceptron, train
 
 __all__ = [
     "activations",
@@ -17,6 +17,7 @@ __all__ = [
     "linalg",
     "losses",
     "lstm",
+    "norm",
     "optim",
     "perceptron",
     "rnn",
