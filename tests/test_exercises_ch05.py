@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dlcourse.exercises import ch05, ch05_more
+from dlcourse.autograd import Value
+from dlcourse.exercises import ch05, ch05_autograd, ch05_more, tracking
 from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import activations
 from dlcourse.numpy import layers as L
 
 from .exercise_suite import Args, discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch05, ch05_more)  # every check_X with its solution_X (tests/exercise_suite.py)
+SOLUTIONS = discover(ch05, ch05_more, ch05_autograd)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS] + [ch05.check_train_mlp]
 NOTEBOOK = Path(__file__).resolve().parents[1] / "chapters" / "05_backpropagation.ipynb"
 
@@ -201,6 +205,132 @@ def _variant(bug):
     return functools.partial(ch05_more._two_layer_variant, bug=bug)
 
 
+# Exercise 5.8: sigmoid as a node of the autograd graph. Each answer below is one a learner might write.
+
+
+def sigmoid_overwriting_the_gradient(v):
+    s = 1 / (1 + math.exp(-v.data))
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad = s * (1 - s) * dout  # = where += belongs: a second path's share is lost
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_without_dout(v):
+    s = 1 / (1 + math.exp(-v.data))
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += s * (1 - s)  # the chain factor dout is missing
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_slope_at_the_input(v):
+    s = 1 / (1 + math.exp(-v.data))
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += v.data * (1 - v.data) * dout  # s (1 - s) evaluated at x instead of at s
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_with_the_wrong_sign(v):
+    e = math.exp(-v.data)
+    out = Value(1 / (1 + e), (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += -e / (1 + e) ** 2 * dout  # d/dx of exp(-x) forgot its own minus sign
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_without_parents(v):
+    s = 1 / (1 + math.exp(-v.data))
+    out = Value(s)
+
+    def local_backward(dout):
+        v.grad += s * (1 - s) * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_backward_never_attached(v):
+    s = 1 / (1 + math.exp(-v.data))
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += s * (1 - s) * dout
+
+    return out
+
+
+def sigmoid_micrograd_style(v):
+    s = 1 / (1 + math.exp(-v.data))
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward():  # micrograd's closures take no argument; this engine hands them dout
+        v.grad += s * (1 - s) * out.grad
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_composed(v):
+    return 1 / (1 + (-v).exp())  # right numbers, but the existing operations do the backward pass
+
+
+def sigmoid_by_finite_differences(v):
+    def f(x):
+        return 1 / (1 + math.exp(-x))
+
+    out = Value(f(v.data), (v,), "sigmoid")
+
+    def local_backward(dout, h=1e-5):
+        v.grad += (f(v.data + h) - f(v.data - h)) / (2 * h) * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_by_torch(v):
+    x = torch.tensor(v.data, dtype=torch.float64, requires_grad=True)
+    s = torch.sigmoid(x)
+    (slope,) = torch.autograd.grad(s, x)
+    out = Value(s.item(), (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += slope.item() * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_by_the_engine(v):
+    x = Value(v.data)
+    s = 1 / (1 + (-x).exp())
+    s.backward()  # the engine differentiates: x.grad is the slope
+    out = Value(s.data, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += x.grad * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_returning_a_float(v):
+    return 1 / (1 + math.exp(-v.data))
+
+
 # (checker, typical wrong answer, words its hint contains at some stage)
 WRONG = [
     (ch05.check_weight_shape, lambda n_in, n_out: (n_out, n_in), "torch.nn.Linear"),
@@ -239,6 +369,18 @@ WRONG = [
     (ch05.check_train_mlp, Args((0.5, 1e200)), "overflow"),
     (ch05.check_train_mlp, Args(("0.5", 0.18)), "log scale"),
     (ch05.check_train_mlp, Args((0.5, 0.0)), "never leave zero"),
+    (ch05.check_value_sigmoid, sigmoid_overwriting_the_gradient, "rather than replacing"),
+    (ch05.check_value_sigmoid, sigmoid_without_dout, "the graph goes on after it"),
+    (ch05.check_value_sigmoid, sigmoid_slope_at_the_input, "wrong number"),
+    (ch05.check_value_sigmoid, sigmoid_with_the_wrong_sign, "wrong sign"),
+    (ch05.check_value_sigmoid, sigmoid_without_parents, "what are your node's"),
+    (ch05.check_value_sigmoid, sigmoid_backward_never_attached, "where does yours get set"),
+    (ch05.check_value_sigmoid, sigmoid_micrograd_style, "one argument, dout"),
+    (ch05.check_value_sigmoid, sigmoid_composed, "build the node yourself"),
+    (ch05.check_value_sigmoid, sigmoid_by_finite_differences, "not accurate enough at x = 20"),
+    (ch05.check_value_sigmoid, sigmoid_by_torch, "Rewrite your function without it"),
+    (ch05.check_value_sigmoid, sigmoid_by_the_engine, "Rewrite your function without it"),
+    (ch05.check_value_sigmoid, sigmoid_returning_a_float, "not only its number"),
 ]
 
 
@@ -279,3 +421,90 @@ def test_train_mlp_refuses_what_is_not_a_learning_rate_in_one_sentence():
     for args in [("0.5", 0.1), (0.0, 0.1), (0.5, -1.0), (None, 0.1)]:
         with pytest.raises(ValueError, match=r"^[A-Z].*\.$"):
             ch05.train_mlp(*args)
+
+
+def _sigmoid_graph_in_torch(graph, x, y):
+    """The exercise's graph with torch.sigmoid, in float64: (sigmoid's value, (dL/dx, dL/dy))."""
+    tx, ty = (torch.tensor(t, dtype=torch.float64, requires_grad=True) for t in (x, y))
+    g = ch05_autograd.GRAPHS[graph]
+    v = g.node(tx, ty)
+    s = torch.sigmoid(v)
+    g.rest(s, v, tx, ty).backward()
+    grads = [0.0 if t.grad is None else t.grad.item() for t in (tx, ty)]
+    return s.item(), np.array(grads)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    graph=st.integers(0, len(ch05_autograd.GRAPHS) - 1),
+    x=st.floats(-20, 20, allow_nan=False),
+    y=st.floats(-3, 3, allow_nan=False),
+)
+def test_the_sigmoid_checkers_reference_agrees_with_torch_on_its_graphs(graph, x, y):
+    value, grads = ch05_autograd.solution_value_sigmoid(Value(x)).data, ch05_autograd._reference(graph, x, y)[1]
+    tvalue, tgrads = _sigmoid_graph_in_torch(graph, x, y)
+    np.testing.assert_allclose(value, torch.sigmoid(torch.tensor(x, dtype=torch.float64)).item(), rtol=1e-13)
+    assert ch05_autograd._reference(graph, x, y)[0] == pytest.approx(tvalue, rel=1e-13)
+    np.testing.assert_allclose(grads, tgrads, rtol=1e-9, atol=1e-15 * max(1.0, np.abs(tgrads).max()))
+
+
+def test_the_sigmoid_nodes_gradient_matches_finite_differences():
+    for graph in range(len(ch05_autograd.GRAPHS)):
+        point = np.array([0.3, -0.8])
+        _, grads = ch05_autograd._reference(graph, *point)
+
+        def loss(p, graph=graph):
+            x, y = Value(p[0]), Value(p[1])
+            g = ch05_autograd.GRAPHS[graph]
+            v = g.node(x, y)
+            return g.rest(ch05_autograd.solution_value_sigmoid(v), v, x, y).data
+
+        np.testing.assert_allclose(grads, numerical_gradient(loss, point), rtol=1e-7, atol=1e-10)
+
+
+def sigmoid_from_exp(v):
+    e = math.exp(-v.data)
+    out = Value(1 / (1 + e), (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += e / (1 + e) ** 2 * dout  # the same derivative, written without s
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_reading_out(v):
+    out = Value(1 / (1 + math.exp(-v.data)), (v,), "sigmoid")
+
+    def backward(dout):
+        v.grad += out.data * (1 - out.data) * out.grad  # out.grad is dout when backward() calls it
+
+    out.local_backward = backward
+    return out
+
+
+@pytest.mark.parametrize("answer", [sigmoid_from_exp, sigmoid_reading_out])
+def test_right_answers_written_other_ways_pass(answer):
+    feedback = ch05.check_value_sigmoid(answer)
+    assert feedback.passed, str(feedback)
+
+
+def test_the_sigmoid_checker_names_the_forbidden_route_and_the_overwrite():
+    feedback = ch05.check_value_sigmoid(sigmoid_by_torch)
+    assert not feedback.passed and "uses autograd, torch" in feedback.message, str(feedback)
+    feedback = ch05.check_value_sigmoid(sigmoid_by_the_engine)
+    assert not feedback.passed and "calls backward()" in feedback.message, str(feedback)
+    feedback = ch05.check_value_sigmoid(sigmoid_overwriting_the_gradient)
+    assert not feedback.passed and "dL/dx" in feedback.message and "sigmoid(x) * x" in feedback.message
+
+
+def test_the_notebooks_sigmoid_stub_fails_with_the_first_hint():
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    stub = next(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "code" and "def value_sigmoid" in "".join(c["source"])
+    )
+    namespace = {"Value": Value, "math": math, "ch05": ch05}
+    exec(stub.split("ch05.check_value_sigmoid")[0], namespace)  # the definition, not the call
+    tracking.reset_attempts()
+    feedback = ch05.check_value_sigmoid(namespace["value_sigmoid"])
+    assert not feedback.passed and feedback.hint == feedback.hints[0], str(feedback)

@@ -278,6 +278,12 @@ from dlcourse.exercises.ch05_more import (  # noqa: E402  (the exercises that di
     two_layer_loss,
 )
 
+# isort: split
+from dlcourse.exercises.ch05_autograd import (  # noqa: E402  (the exercise on the autograd engine)
+    check_value_sigmoid,
+    solution_value_sigmoid,
+)
+
 __all__ = [
     "C_GELU",
     "KEY_EXPRESSIONS",
@@ -290,6 +296,7 @@ __all__ = [
     "check_sigmoid_chain",
     "check_train_mlp",
     "check_two_layer_backward",
+    "check_value_sigmoid",
     "check_weight_shape",
     "gelu",
     "solution_gelu_backward",
@@ -298,6 +305,7 @@ __all__ = [
     "solution_sigmoid_chain",
     "solution_train_mlp",
     "solution_two_layer_backward",
+    "solution_value_sigmoid",
     "solution_weight_shape",
     "train_mlp",
     "two_layer_loss",
