@@ -1,15 +1,19 @@
 """cnn_mnist: how accurate a small convnet gets on the course's MNIST digits with a budget of about a minute.
 
 The network is the package's own :func:`dlcourse.torch.conv.lenet` with 32 and 64 kernels of
-3x3, a hidden layer of 128 units and dropout 0.3. The recipe adds three standard tricks to the
-plain loop of chapter 7: inputs standardised by the training set's mean and standard
-deviation, random shifts of up to two pixels (pad by 2, then crop a random 28x28 window, one
-shift per batch), and Adam with a one-cycle learning-rate schedule. The goal is 98% test
-accuracy for every seed within 60 s of training on the course's two-core reference machine.
+3x3, a hidden layer of 128 units and dropout 0.3. The recipe adds standard tricks to the plain
+loop of chapter 7: inputs standardised by the training set's mean and standard deviation, and
+Adam with a one-cycle learning-rate schedule. The goal is 98% test accuracy for every seed
+within 60 s of training on the course's two-core reference machine.
 
 ``load_mnist`` holds out 1,000 validation images beside the 2,000 test images: the recipe was
-chosen on validation accuracy (``benchmarks/sweep.py cnn_mnist``), and the test set is scored
-once, by this benchmark, for the figure that is reported.
+chosen on validation accuracy (``benchmarks/sweep.py cnn_mnist``, results committed in
+``dlcourse/bench_data/cnn_mnist_sweep.json``), and the test set is scored once, by this
+benchmark, for the figure that is reported. The sweep also tried random shifts of up to two
+pixels (pad by 2, then crop a random 28x28 window, one shift per batch), which an earlier
+version of this benchmark used: at this budget they scored one validation image fewer than no
+shifts, so by the rule (the highest validation accuracy; a tie keeps the earlier candidate) the
+chosen recipe trains without them. ``shift_batch`` stays for the sweep.
 
 Training runs on one CPU thread (plus CUDA when there is a GPU). On two cores, two torch threads
 are only worth it on an idle machine: as soon as another process holds one core, the second
@@ -47,7 +51,7 @@ RECIPE = {
     "dropout": 0.3,  # before the last layer, in training
     "lr": 3e-3,  # Adam's peak learning rate (one-cycle schedule)
     "batch": 64,
-    "shift": 2,  # largest random shift, in pixels, of the augmentation
+    "shift": 0,  # largest random shift, in pixels, of the augmentation (0: none; see above)
     "epochs": 6,  # passes over the training set
 }
 
@@ -124,7 +128,9 @@ def describe(recipe: dict) -> dict:
         f"maxpool 2; linear ->{h}, ReLU, dropout {d}; linear {h}->10",
         "optimizer": f"Adam, OneCycleLR max_lr {recipe['lr']}",
         "batch": recipe["batch"],
-        "augmentation": f"random shift of up to {recipe['shift']} pixels (one per batch)",
+        "augmentation": f"random shift of up to {recipe['shift']} pixels (one per batch)"
+        if recipe["shift"]
+        else "none",
         "inputs": "standardised by the training mean and std",
         "epochs": recipe["epochs"],
         "split": f"load_mnist(seed=0, n_test={N_TEST}, n_val={N_VAL}): recipe chosen on validation, test scored once",

@@ -17,7 +17,8 @@ side by side would share the cores)::
     python benchmarks/sweep.py cnn_mnist --save '{}' '{"lr": 1e-3}'      # also write bench_data
 
 It prints one line per variant. ``--json PATH`` writes the rows; ``--save`` writes them, with
-the machine, to ``dlcourse/bench_data/<benchmark>_sweep.json``, where the book reads them.
+the machine, to ``dlcourse/bench_data/sweeps/<benchmark>.json``, where the book reads them
+(:func:`dlcourse.bench_results.load_sweep`).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("variants", nargs="+", metavar="JSON", help="settings to change, e.g. '{\"seq_len\": 50}'")
     parser.add_argument("--budget", type=float, default=300.0, help="char_lm: seconds of training per variant")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the rows as JSON")
-    parser.add_argument("--save", action="store_true", help="write dlcourse/bench_data/<target>_sweep.json")
+    parser.add_argument("--save", action="store_true", help="write dlcourse/bench_data/sweeps/<target>.json")
     args = parser.parse_args(argv)
     configs = [variant(args.target, v) for v in args.variants]  # all checked before the first one trains
     metric, better = TARGETS[args.target]
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.save:
             from run import machine_info
 
-            path = Path(__file__).resolve().parents[1] / "dlcourse" / "bench_data" / f"{args.target}_sweep.json"
+            path = Path(__file__).resolve().parents[1] / "dlcourse" / "bench_data" / "sweeps" / f"{args.target}.json"
+            path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps({"machine": machine_info(), **written}, indent=2) + "\n")
     return 0
 

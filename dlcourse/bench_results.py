@@ -34,6 +34,7 @@ __all__ = [
     "latest_rows",
     "load_file",
     "load_results",
+    "load_sweep",
     "machine_label",
     "plot_gflops",
     "plot_speedups",
@@ -96,6 +97,32 @@ def load_file(name: str, directory: Path | str = RESULTS_DIR) -> dict:
             f"{', '.join(there) or '(none: the folder is missing or empty)'}."
         )
     return _read(path)
+
+
+def load_sweep(name: str, directory: Path | str = RESULTS_DIR / "sweeps") -> dict:
+    """The committed sweep that chose a benchmark's settings, such as ``"cnn_mnist.json"``, written by
+    ``python benchmarks/sweep.py <benchmark> --save``: ``{"machine", "benchmark", "selected_on",
+    "rows"}``, each row scored on validation data only. Sweeps live in ``bench_data/sweeps/``, apart
+    from the results files, so that :func:`load_results` never mistakes a candidate for a result.
+
+    Raises:
+        ValueError: ``name`` is not a plain file name, or the file is not a sweep.
+        FileNotFoundError: there is no such sweep.
+    """
+    if not isinstance(name, str) or not name or Path(name).name != name:
+        raise ValueError(
+            f"name must be the name of a file in {directory}, such as 'cnn_mnist.json', got {describe(name)}."
+        )
+    path = Path(directory) / name
+    if not path.is_file():
+        there = sorted(p.name for p in Path(directory).glob("*.json")) if Path(directory).is_dir() else []
+        raise FileNotFoundError(
+            f"name={describe(name)}: no such sweep in {directory}; expected one of {', '.join(there) or '(none)'}."
+        )
+    data = json.loads(path.read_text())
+    if not (isinstance(data, dict) and {"machine", "benchmark", "selected_on", "rows"} <= set(data)):
+        raise ValueError(f"{path} is not a sweep: expected machine, benchmark, selected_on and rows.")
+    return data
 
 
 def latest_rows(benchmark: str, directory: Path | str = RESULTS_DIR, gpu: bool | None = None) -> list[dict]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dlcourse.bench_results import load_file
+from dlcourse.bench_results import load_file, load_sweep
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
@@ -50,7 +50,7 @@ def test_committed_results_have_the_full_run():
 
 def test_committed_sweep_chose_the_recipe_on_validation_only():
     """dlcourse/bench_data/cnn_mnist_sweep.json holds what was tried; the committed recipe is its best."""
-    sweep = load_file("cnn_mnist_sweep.json")
+    sweep = load_sweep("cnn_mnist.json")
     rows = sweep["rows"]
     assert sweep["selected_on"].startswith("val_acc") and len(rows) >= 2
     assert all(not any(k.startswith("test") for k in r["metrics"]) for r in rows)

@@ -152,3 +152,17 @@ def test_load_file_refuses_paths_and_files_that_are_not_results(results):
     (results / "other.json").write_text("not json")
     with pytest.raises(ValueError, match="could not be read as JSON"):
         B.load_file("other.json", results)
+
+
+def test_sweeps_are_read_apart_from_results(tmp_path):
+    """A sweep's candidates never count as results: they live in bench_data/sweeps/, which
+    load_results does not read, and load_sweep refuses anything that is not a sweep."""
+    assert all("rows" not in run for run in B.load_results())
+    assert B.load_sweep("cnn_mnist.json")["selected_on"].startswith("val_acc")
+    (tmp_path / "x.json").write_text(json.dumps({"machine": {"date": "2026"}, "results": []}))
+    with pytest.raises(ValueError, match=r"is not a sweep: expected machine, benchmark, selected_on and rows\.$"):
+        B.load_sweep("x.json", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no such sweep in .*expected one of x\.json\.$"):
+        B.load_sweep("y.json", tmp_path)
+    with pytest.raises(ValueError, match=r"^name must be the name of a file"):
+        B.load_sweep("../cnn_mnist.json")

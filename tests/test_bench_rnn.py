@@ -146,9 +146,9 @@ def test_char_lm_sweep_survives_a_budget_too_short_for_a_log_entry(tmp_path):
 def test_committed_char_lm_was_chosen_on_validation_and_scored_once_on_the_final_part():
     """dlcourse/bench_data/char_lm_sweep.json holds what was tried, scored on the validation part;
     rnn.json holds the chosen settings' run, with the final part's test_loss against the goal."""
-    from dlcourse.bench_results import load_file
+    from dlcourse.bench_results import load_file, load_sweep
 
-    sweep = load_file("char_lm_sweep.json")
+    sweep = load_sweep("char_lm.json")
     rows = sweep["rows"]
     assert sweep["selected_on"].startswith("val_loss") and len(rows) >= 2
     assert all("test_loss" not in r["metrics"] and r["params"]["budget_s"] == 300 for r in rows)
