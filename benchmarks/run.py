@@ -333,6 +333,7 @@ LAZY = {
     "dqn_cartpole": "bench_rl:bench_dqn_cartpole",
     "cnn_train_step": "bench_scale:bench_cnn_train_step",
     "batchnorm_step": "bench_norm:bench_batchnorm_step",
+    "reinforce_cartpole": "bench_pg:bench_reinforce_cartpole",
 }
 for _name, _target in LAZY.items():
     BENCHMARKS[_name] = lambda quick, t=_target: getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1])(

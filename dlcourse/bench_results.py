@@ -309,6 +309,37 @@ GOALS = [
             ),
         )
     ),
+    *(
+        goal
+        for impl in ("torch-cpu", "numpy")
+        for goal in (
+            Goal(
+                "reinforce_cartpole",
+                impl,
+                "avg_return",
+                operator.ge,
+                475.0,
+                f"REINFORCE on CartPole ({impl}): median over seeds of the kept policy's mean return on 100 fresh "
+                "episodes >= 475",
+            ),
+            Goal(
+                "reinforce_cartpole",
+                impl,
+                "env_steps_max",
+                operator.le,
+                150_000,
+                "... each seed within 150,000 environment steps, training and evaluation episodes counted",
+            ),
+        )
+    ),
+    Goal(
+        "batchnorm_step",
+        "numpy",
+        "speed_vs_torch_cpu",
+        operator.ge,
+        0.5,
+        "NumPy BatchNorm2d forward+backward >= 0.5x torch CPU",
+    ),
     Goal(
         "cnn_train_step",
         "torch-cuda",

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from dlcourse import rl
-from dlcourse.exercises import ch09, ch09_more, running
+from dlcourse.exercises import ch09, ch09_more, ch09_pg, running
 from dlcourse.numpy import dqn
+from dlcourse.policy_gradient import reward_to_go
 
 from . import test_exercise_hostile as hostile
 from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch09, ch09_more)  # every check_X with its solution_X (tests/exercise_suite.py)
+SOLUTIONS = discover(ch09, ch09_more, ch09_pg)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 
@@ -37,6 +38,19 @@ def test_solutions_agree_with_the_package():
         assert np.isclose(
             ch09.solution_linear_epsilon(step, 1000, 1.0, 0.04, 0.16), rl.linear_schedule(step, 1000, 1.0, 0.04, 0.16)
         )
+
+
+def test_batch_reward_to_go_agrees_with_the_package_episode_by_episode():
+    rng = np.random.default_rng(4)
+    lengths = [3, 1, 5, 2]
+    rewards = rng.normal(size=sum(lengths))
+    ends = np.zeros(len(rewards), dtype=bool)
+    ends[np.cumsum(lengths) - 1] = True
+    pieces = np.split(rewards, np.cumsum(lengths)[:-1])
+    expected = np.concatenate([reward_to_go(piece, 0.9) for piece in pieces])
+    np.testing.assert_allclose(ch09.solution_batch_reward_to_go(rewards, ends, 0.9), expected, rtol=1e-12)
+    np.testing.assert_allclose(_rtg_discount_matrix(rewards, ends, 0.9), expected, rtol=1e-12)
+    assert ch09.check_batch_reward_to_go(_rtg_discount_matrix).passed  # a vectorised answer passes too
 
 
 def test_epsilon_greedy_probs_match_the_frequencies_of_the_package():
@@ -269,6 +283,53 @@ def _broken_loop(env, steps, rng, fix=""):
     return np.argmax(q, axis=1)  # (S,)
 
 
+def _rtg_across_episodes(rewards, ends, gamma):
+    """One running sum over the whole array, never reset at the ends of episodes."""
+    out, g = [], 0.0
+    for r in reversed(list(rewards)):
+        g = r + gamma * g
+        out.append(g)
+    return out[::-1]
+
+
+def _rtg_reset_late(rewards, ends, gamma):
+    """The reset placed after adding the reward: the last step of an episode takes in the next episode."""
+    out, g = [0.0] * len(rewards), 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        g = rewards[t] + gamma * g
+        out[t] = g
+        if ends[t]:
+            g = 0.0
+    return out
+
+
+def _rtg_each(rewards, ends, gamma, bug=""):
+    """Episode by episode, with one typical bug in which rewards count for step t."""
+    out, start = np.zeros(len(rewards)), 0
+    for stop in np.flatnonzero(ends) + 1:
+        r = np.asarray(rewards[start:stop], dtype=float)
+        for t in range(len(r)):
+            if bug == "from the start":
+                out[start + t] = sum(gamma**k * x for k, x in enumerate(r))
+            elif bug == "backwards":
+                out[start + t] = sum(gamma ** (t - k) * r[k] for k in range(t + 1))
+            else:
+                shift = 1 if bug == "own reward" else 0
+                out[start + t] = sum(gamma ** (k - t + shift) * r[k] for k in range(t, len(r)))
+        start = stop
+    return out
+
+
+def _rtg_discount_matrix(rewards, ends, gamma):
+    """Vectorised, another correct answer: a matrix of discounts, zero across episode boundaries."""
+    rewards = np.asarray(rewards, dtype=float)
+    episode = np.concatenate([[0], np.cumsum(ends)[:-1]])  # (N,) the episode index of each step
+    t = np.arange(len(rewards))
+    ahead = t[None, :] - t[:, None]  # (N, N) k - t
+    same = (episode[None, :] == episode[:, None]) & (ahead >= 0)
+    return (np.where(same, float(gamma) ** np.maximum(ahead, 0), 0.0) * rewards[None, :]).sum(axis=1)
+
+
 # (checker, typical wrong answer, words the targeted hint must contain)
 WRONG = [
     (ch09.check_discounted_return, lambda r, g: sum(r), "without discounting"),
@@ -370,6 +431,13 @@ WRONG = [
     (ch09.check_fix_q_learning, lambda env, steps, rng: rl.q_learning(env, 300).policy, "writing the loop yourself"),
     (ch09.check_fix_q_learning, lambda env, steps, rng: _broken_loop(env, steps, rng, "never moves"), "`state`"),
     (ch09.check_fix_q_learning, lambda env, steps, rng: _broken_loop(env, steps, rng, "this state"), "`state`"),
+    (ch09.check_batch_reward_to_go, _rtg_across_episodes, "into the next one"),
+    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, g, "from the start"), "first step"),
+    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, g, "backwards"), "BEFORE each step"),
+    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, 1.0), "does not discount"),
+    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, g, "own reward"), "reward of step t itself"),
+    (ch09.check_batch_reward_to_go, _rtg_reset_late, "one step too late"),
+    (ch09.check_batch_reward_to_go, lambda r, e, g: reward_to_go(r, g), "without it"),
 ]
 
 

@@ -442,3 +442,4 @@ from dlcourse.exercises.ch09_more import SEEDS, TARGET, TRAIN_STEPS, best_succes
 from dlcourse.exercises.ch09_more import check_fix_q_learning, check_td_targets_with_truncation  # noqa: E402, F401
 from dlcourse.exercises.ch09_more import check_train_frozenlake, solution_train_frozenlake  # noqa: E402, F401
 from dlcourse.exercises.ch09_more import solution_fix_q_learning, solution_td_targets_with_truncation  # noqa: E402, F401
+from dlcourse.exercises.ch09_pg import check_batch_reward_to_go, solution_batch_reward_to_go  # noqa: E402, F401

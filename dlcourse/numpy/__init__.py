@@ -18,6 +18,7 @@ __all__ = [
     "norm",
     "optim",
     "perceptron",
+    "reinforce",
     "rnn",
     "train",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "norm",
     "optim",
     "perceptron",
+    "reinforce",
     "rnn",
     "train",
 ]
