@@ -331,6 +331,53 @@ def sigmoid_returning_a_float(v):
     return 1 / (1 + math.exp(-v.data))
 
 
+def sigmoid_overflowing_below(v):
+    s = 1 / (1 + math.exp(-v.data))  # right, but math.exp(1000) overflows at x = -1000
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += s * (1 - s) * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_overflowing_above(v):
+    e = math.exp(v.data)  # the other form, e^x / (1 + e^x): overflows at x = 1000
+    s = e / (1 + e)
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += s * (1 - s) * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_overflowing_in_backward(v):
+    x = v.data
+    s = 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        e = math.exp(-x)  # a stable forward pass, but the derivative written with exp(-x) overflows
+        v.grad += e / (1 + e) ** 2 * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_with_numpy_nan(v):
+    e = np.exp(-v.data)  # np.exp(1000) is inf with a warning; inf / inf is nan
+    out = Value(float(1 / (1 + e)), (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += float(e / (1 + e) ** 2) * dout
+
+    out.local_backward = local_backward
+    return out
+
+
 # (checker, typical wrong answer, words its hint contains at some stage)
 WRONG = [
     (ch05.check_weight_shape, lambda n_in, n_out: (n_out, n_in), "torch.nn.Linear"),
@@ -381,6 +428,10 @@ WRONG = [
     (ch05.check_value_sigmoid, sigmoid_by_torch, "Rewrite your function without it"),
     (ch05.check_value_sigmoid, sigmoid_by_the_engine, "Rewrite your function without it"),
     (ch05.check_value_sigmoid, sigmoid_returning_a_float, "not only its number"),
+    (ch05.check_value_sigmoid, sigmoid_overflowing_below, "math.exp raises OverflowError"),
+    (ch05.check_value_sigmoid, sigmoid_overflowing_above, "math.exp raises OverflowError"),
+    (ch05.check_value_sigmoid, sigmoid_overflowing_in_backward, "needs no exp of its own"),
+    (ch05.check_value_sigmoid, sigmoid_with_numpy_nan, "math.exp never sees one"),
 ]
 
 
@@ -448,6 +499,32 @@ def test_the_sigmoid_checkers_reference_agrees_with_torch_on_its_graphs(graph, x
     np.testing.assert_allclose(grads, tgrads, rtol=1e-9, atol=1e-15 * max(1.0, np.abs(tgrads).max()))
 
 
+@pytest.mark.parametrize("x", [-1000.0, -745.0, -710.0, -40.0, 40.0, 710.0, 1000.0])
+def test_the_sigmoid_checkers_reference_is_finite_and_agrees_with_torch_far_from_zero(x):
+    for graph in (0, 1):
+        value, grads = ch05_autograd._reference(graph, x, 0.0)
+        tvalue, tgrads = _sigmoid_graph_in_torch(graph, x, 0.0)
+        assert math.isfinite(value) and np.isfinite(grads).all()
+        assert value == pytest.approx(tvalue, rel=1e-12, abs=1e-300)
+        np.testing.assert_allclose(grads, tgrads, rtol=1e-12, atol=1e-300)
+
+
+def test_the_sigmoid_checker_tries_both_signs_far_from_zero_and_says_where_it_overflowed():
+    reached = []
+
+    def recording(v):
+        reached.append(v.data)
+        return ch05_autograd.solution_value_sigmoid(v)
+
+    assert ch05.check_value_sigmoid(recording).passed
+    assert -1000.0 in reached and 1000.0 in reached
+    for answer, where in [(sigmoid_overflowing_below, "x = -1000"), (sigmoid_overflowing_above, "x = 1000")]:
+        tracking.reset_attempts()
+        feedback = ch05.check_value_sigmoid(answer)
+        assert not feedback.passed and where in feedback.message and "OverflowError" in feedback.message
+        assert "709" in feedback.hint and "1 + exp" not in feedback.hint, str(feedback)  # a nudge, not the fix
+
+
 def test_the_sigmoid_nodes_gradient_matches_finite_differences():
     for graph in range(len(ch05_autograd.GRAPHS)):
         point = np.array([0.3, -0.8])
@@ -463,18 +540,18 @@ def test_the_sigmoid_nodes_gradient_matches_finite_differences():
 
 
 def sigmoid_from_exp(v):
-    e = math.exp(-v.data)
-    out = Value(1 / (1 + e), (v,), "sigmoid")
+    e = math.exp(-abs(v.data))  # <= 1 for every x: sigmoid(-|x|) = e / (1 + e), sigmoid(|x|) = 1 / (1 + e)
+    out = Value(1 / (1 + e) if v.data >= 0 else e / (1 + e), (v,), "sigmoid")
 
     def local_backward(dout):
-        v.grad += e / (1 + e) ** 2 * dout  # the same derivative, written without s
+        v.grad += e / (1 + e) ** 2 * dout  # the same derivative, written without s (sigmoid' is even)
 
     out.local_backward = local_backward
     return out
 
 
 def sigmoid_reading_out(v):
-    out = Value(1 / (1 + math.exp(-v.data)), (v,), "sigmoid")
+    out = Value(0.5 * (1 + math.tanh(v.data / 2)), (v,), "sigmoid")  # sigmoid(x) = (1 + tanh(x / 2)) / 2
 
     def backward(dout):
         v.grad += out.data * (1 - out.data) * out.grad  # out.grad is dout when backward() calls it

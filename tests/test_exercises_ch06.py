@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dlcourse.exercises import ch06, ch06_more, ch06_norm
+from dlcourse.exercises import ch06, ch06_more, ch06_norm, tracking
 
 from .exercise_suite import discover, raises_boom, standard_tests
 
 SOLUTIONS = discover(ch06, ch06_more, ch06_norm)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 FUNCTION_CHECKERS = [checker for checker, solution in SOLUTIONS if callable(solution)]
+NOTEBOOK = Path(__file__).resolve().parents[1] / "chapters" / "06_training_in_practice.ipynb"
 
 
 def test_other_correct_answers_pass():
@@ -110,11 +113,11 @@ def test_the_decay_sweep_separates_validation_test_and_training_choices():
     assert ch06.decay_run(CHOSEN) is RUNS[CHOSEN]  # cached: the checker does not retrain
 
 
-def test_the_batchnorm_solution_is_torchs_batchnorm1d_on_every_case():
+def test_the_batchnorm_solution_is_torchs_batchnorm2d_on_every_case():
     torch = pytest.importorskip("torch")
     for case in ch06_norm._cases():
         x, weight, bias, running_mean, running_var, training, momentum, eps = case.args
-        layer = torch.nn.BatchNorm1d(x.shape[1], eps=eps, momentum=momentum).double().train(training)
+        layer = torch.nn.BatchNorm2d(x.shape[1], eps=eps, momentum=momentum).double().train(training)
         for name, value in (
             ("weight", weight),
             ("bias", bias),
@@ -125,20 +128,71 @@ def test_the_batchnorm_solution_is_torchs_batchnorm1d_on_every_case():
         expected = (layer(torch.tensor(x)).detach().numpy(), layer.running_mean.numpy(), layer.running_var.numpy())
         for mine, theirs in zip(ch06.solution_batchnorm_step(*case.args), expected, strict=True):
             np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
-    assert any(not case.args[5] for case in ch06_norm._cases())  # an evaluation case too
+    shapes = [(case.args[0].shape, case.args[5]) for case in ch06_norm._cases()]
+    assert any(not training for _, training in shapes)  # an evaluation case too
+    assert any(shape[0] == 1 and training for shape, training in shapes)  # one image: N*H*W > 1 all the same
+    assert all(shape[0] * shape[2] * shape[3] >= 2 for shape, training in shapes if training)
+
+
+def test_the_batchnorm_cases_tell_the_stubs_two_bugs_apart():
+    """On the first case, each of the stub's bugs alone changes the result, and so do both together."""
+    case = ch06_norm._cases()[0]
+    right = ch06.solution_batchnorm_step(*case.args)
+    for bug in (
+        ch06_norm.broken_batchnorm_step,
+        ch06_norm._variant(mixed_channels=True),
+        ch06_norm._variant(count="n"),
+    ):
+        assert not all(np.allclose(a, b) for a, b in zip(bug(*case.args), right, strict=True))
+    assert case.args[0].shape[2] * case.args[0].shape[3] > 1  # a reshape that mixes channels shows
+
+
+def test_the_batchnorm_solution_refuses_a_training_batch_of_one_value_per_channel():
+    x = np.ones((1, 2, 1, 1))
+    with pytest.raises(ValueError, match=r"^x must hold at least 2 values per channel.*\.$"):
+        ch06.solution_batchnorm_step(x, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), True)
+    out, _, _ = ch06.solution_batchnorm_step(x, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), False)
+    assert out.shape == x.shape  # evaluation mode needs no batch statistics
+
+
+def test_the_notebooks_batchnorm_stub_is_the_broken_step_and_fails_with_the_first_hint(tmp_path):
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    stub = next(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "code" and "def batchnorm_step" in "".join(c["source"])
+    )
+    path = tmp_path / "stub.py"  # a file, so that the checker can read the stub's source as in a notebook
+    path.write_text("import numpy as np\n\n" + stub.split("ch06.check_batchnorm_step")[0])  # not the call
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    for case in ch06_norm._cases():
+        with np.errstate(divide="ignore"):  # the stub divides by N - 1 = 0 on the batch of one image
+            for a, b in zip(
+                namespace["batchnorm_step"](*case.args), ch06_norm.broken_batchnorm_step(*case.args), strict=True
+            ):
+                np.testing.assert_allclose(a, b, rtol=1e-12)
+    tracking.reset_attempts()
+    feedback = ch06.check_batchnorm_step(namespace["batchnorm_step"])
+    assert not feedback.passed and feedback.hint == feedback.hints[0], str(feedback)
+    assert "Compare each of the three parts" in feedback.hint
 
 
 def _batchnorm_in_place(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
-    """A correct answer in another style: statistics with ddof, running averages updated in place."""
+    """A correct answer in another style: statistics over axes (0, 2, 3), running averages updated in place."""
+    axes = (0, 2, 3)
     if training:
-        mean, var = x.mean(axis=0), x.var(axis=0)
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
         running_mean *= 1 - momentum
         running_mean += momentum * mean
         running_var *= 1 - momentum
-        running_var += momentum * x.var(axis=0, ddof=1)
+        running_var += momentum * x.var(axis=axes, ddof=1)
     else:
         mean, var = running_mean, running_var
-    return (x - mean) / np.sqrt(var + eps) * weight + bias, running_mean, running_var
+    shape = (1, -1, 1, 1)  # (1, C, 1, 1): broadcasts over N, H and W
+    return (
+        (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape),
+        running_mean,
+        running_var,
+    )
 
 
 def _batchnorm_by_the_library(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
@@ -152,7 +206,8 @@ def test_batchnorm_step_accepts_other_correct_styles_and_refuses_the_finished_la
     assert ch06.check_batchnorm_step(_batchnorm_in_place).passed
     refused = ch06.check_batchnorm_step(_batchnorm_by_the_library)
     assert not refused.passed and "batchnorm_forward" in refused.message, str(refused)
-    assert _batchnorm_by_the_library(*ch06_norm._cases()[0].args)[0].shape == (4, 3)  # it would have been right
+    case = ch06_norm._cases()[0]
+    assert _batchnorm_by_the_library(*case.args)[0].shape == case.args[0].shape  # it would have been right
 
 
 # (checker, typical wrong answer, words its hint contains at some stage)
@@ -217,8 +272,11 @@ WRONG = [
     (ch06.check_deep_tanh_settings, (math.sqrt(1 / 32), 3.0), "shot up"),
     (ch06.check_deep_tanh_settings, (math.sqrt(1 / 32), 0.003), "not far enough"),
     (ch06.check_deep_tanh_settings, ("0.2", 0.1), "Two things can stop"),
-    (ch06.check_batchnorm_step, ch06_norm.broken_batchnorm_step, "its own mean and variance"),
-    (ch06.check_batchnorm_step, ch06_norm._variant(biased_running_var=True), "unbiased one (divided by n - 1)"),
+    (ch06.check_batchnorm_step, ch06_norm.broken_batchnorm_step, "column 0 of the reshaped array"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(mixed_channels=True), "Move the channel axis"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(count="n"), "N*H*W values, not N"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(count="size"), "x.size counts"),
+    (ch06.check_batchnorm_step, ch06_norm._variant(count="none"), "unbiased one (divided by the count minus one)"),
     (ch06.check_batchnorm_step, ch06_norm._variant(running_in_training=True), "not with the running averages"),
     (ch06.check_batchnorm_step, ch06_norm._variant(keras_momentum=True), "weight of the NEW batch statistic"),
     (ch06.check_batchnorm_step, ch06_norm._variant(unbiased_normalisation=True), "which variance normalises"),

@@ -13,14 +13,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlcourse.exercises import ch07, ch07_more, running, tracking
+from dlcourse.exercises import ch07, ch07_more, ch07_resnet, running, tracking
 from dlcourse.gradcheck import numerical_gradient
 from dlcourse.numpy import conv
 
 from . import test_exercise_hostile as hostile
 from .exercise_suite import discover, raises_boom, standard_tests
 
-SOLUTIONS = discover(ch07, ch07_more)  # every check_X with its solution_X (tests/exercise_suite.py)
+SOLUTIONS = discover(ch07, ch07_more, ch07_resnet)  # every check_X with its solution_X (tests/exercise_suite.py)
 CHECKERS = [checker for checker, _ in SOLUTIONS]
 
 
@@ -174,6 +174,28 @@ def test_other_correct_answers_pass():
     assert not ch07.check_conv1d_backward(_conv1d_backward_by_finite_differences).passed
     assert ch07.check_conv1d_forward(_conv1d_by_correlate).passed
     assert ch07.check_conv1d_backward(_conv1d_backward_by_loops).passed
+
+
+@pytest.mark.parametrize(("n", "d", "hidden"), [(1, 2, 3), (4, 3, 5), (6, 4, 4)])
+def test_residual_backward_matches_autograd_and_finite_differences(n, d, hidden):
+    rng = np.random.default_rng(n + d + hidden)
+    dout, x = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    w1, w2 = rng.normal(size=(d, hidden)), rng.normal(size=(hidden, d))
+    ours = ch07.solution_residual_backward(dout, x, w1, w2)
+    for mine, theirs in zip(ours, _residual_by_autograd(dout, x, w1, w2), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+
+    def loss(x_, w1_, w2_):
+        return float(np.sum(np.maximum(x_ + np.maximum(x_ @ w1_, 0) @ w2_, 0) * dout))
+
+    numeric = (
+        numerical_gradient(lambda v: loss(v, w1, w2), x),
+        numerical_gradient(lambda v: loss(x, v, w2), w1),
+        numerical_gradient(lambda v: loss(x, w1, v), w2),
+    )
+    for mine, estimate in zip(ours, numeric, strict=True):
+        np.testing.assert_allclose(mine, estimate, rtol=1e-6, atol=1e-8)
+    assert ch07.check_residual_backward(_residual_by_hand).passed  # a learner's own right answer
 
 
 def _own_parameters(in_channels, out_channels, kernel_size):
@@ -347,6 +369,41 @@ def _params_by_layer(c, f, k):
     return sum(p.data.size for p in layer.parameters())
 
 
+def _residual_by_hand(dout, x, w1, w2, *, skip="masked", last="sum", inner=True, mask_dx=False):
+    """A learner's residual_backward, right or with one of the typical slips: the skip's gradient left
+    out or taken from dout, the last ReLU's mask missing or read from the branch, the branch's ReLU
+    forgotten, dx masked a second time."""
+    h = x @ w1
+    a = np.maximum(h, 0)
+    f = a @ w2
+    s = x + f
+    if last == "sum":
+        ds = np.where(s > 0, dout, 0.0)
+    elif last == "branch":
+        ds = np.where(f > 0, dout, 0.0)
+    else:
+        ds = dout.copy()
+    dw2 = a.T @ ds
+    da = ds @ w2.T
+    dh = np.where(h > 0, da, 0.0) if inner else da
+    dw1 = x.T @ dh
+    dx = dh @ w1.T
+    if skip == "masked":
+        dx = dx + ds
+    elif skip == "unmasked":
+        dx = dx + dout
+    if mask_dx:
+        dx = np.where(s > 0, dx, 0.0)
+    return dx, dw1, dw2
+
+
+def _residual_by_autograd(dout, x, w1, w2):
+    """The right gradients through torch.autograd: a forbidden route."""
+    xt, w1t, w2t = (torch.tensor(v, requires_grad=True) for v in (x, w1, w2))
+    torch.relu(xt + torch.relu(xt @ w1t) @ w2t).backward(torch.tensor(dout))
+    return xt.grad.numpy(), w1t.grad.numpy(), w2t.grad.numpy()
+
+
 # (checker, typical wrong answer, words its hint contains at some stage)
 WRONG = [
     (ch07.check_output_size, lambda n, k, s, p: (n + 2 * p - k) // s, "One short"),
@@ -434,6 +491,13 @@ WRONG = [
     (ch07.check_conv_backward_strided, _strided(_one, _same, _same), "along the rows"),
     (ch07.check_conv_backward_strided, _strided(_same, _same, _same, flip=True), "180 degrees"),
     (ch07.check_conv_backward_strided, _strided_by_autograd, "Follow one output value"),  # forbidden route
+    (ch07.check_residual_backward, lambda *a: _residual_by_hand(*a, skip="none"), "more than one path"),
+    (ch07.check_residual_backward, lambda *a: _residual_by_hand(*a, skip="unmasked"), "through that ReLU too"),
+    (ch07.check_residual_backward, lambda *a: _residual_by_hand(*a, last="none"), "ignore the last ReLU"),
+    (ch07.check_residual_backward, lambda *a: _residual_by_hand(*a, last="branch"), "mask comes from the sum"),
+    (ch07.check_residual_backward, lambda *a: _residual_by_hand(*a, inner=False), "a ReLU of its own"),
+    (ch07.check_residual_backward, lambda *a: _residual_by_hand(*a, mask_dx=True), "a second time"),
+    (ch07.check_residual_backward, _residual_by_autograd, "Go through the forward pass backwards"),  # forbidden
 ]
 
 
@@ -447,8 +511,9 @@ GENERIC_WRONG = [
     (ch07.check_conv1d_forward, lambda x, w, b, s, d: np.zeros(ch07.solution_conv1d_forward(x, w, b, s, d).shape)),
     (ch07.check_conv1d_backward, lambda d, x, w, s, g: (np.zeros(x.shape), np.zeros(w.shape), np.zeros(w.shape[0]))),
     (ch07.check_conv_backward_strided, lambda d, x, w, s: (np.zeros(x.shape), np.zeros(w.shape))),
+    (ch07.check_residual_backward, lambda d, x, w1, w2: (np.zeros(x.shape), np.zeros(w1.shape), np.zeros(w2.shape))),
 ]
-KEYS = {**ch07.KEY_EXPRESSIONS, **ch07_more.KEY_EXPRESSIONS}
+KEYS = {**ch07.KEY_EXPRESSIONS, **ch07_more.KEY_EXPRESSIONS, **ch07_resnet.KEY_EXPRESSIONS}
 
 
 def _normal(text: str) -> str:
@@ -471,7 +536,7 @@ def test_no_hint_at_any_stage_gives_the_answer_away():
     assert all(len(hints) >= 2 for hints in general)  # staged: a nudge, then more specific
 
 
-MORE = discover(ch07_more)  # also covered by tests/test_exercise_hostile.py, which discovers chNN_more too
+MORE = discover(ch07_more, ch07_resnet)  # also covered by tests/test_exercise_hostile.py (chNN_* companions)
 HOSTILE = [
     hostile.test_a_hanging_answer_gets_a_verdict_in_time,
     hostile.test_system_exit_and_huge_messages_become_feedback,

@@ -41,16 +41,24 @@ def test_solutions_agree_with_the_package():
 
 
 def test_batch_reward_to_go_agrees_with_the_package_episode_by_episode():
+    """A fallen episode's reward-to-go is the package's; a cut-off one's is the package's on the rewards
+    followed by the estimate of the state where it was cut (a last reward, one step later)."""
     rng = np.random.default_rng(4)
-    lengths = [3, 1, 5, 2]
-    rewards = rng.normal(size=sum(lengths))
-    ends = np.zeros(len(rewards), dtype=bool)
-    ends[np.cumsum(lengths) - 1] = True
-    pieces = np.split(rewards, np.cumsum(lengths)[:-1])
-    expected = np.concatenate([reward_to_go(piece, 0.9) for piece in pieces])
-    np.testing.assert_allclose(ch09.solution_batch_reward_to_go(rewards, ends, 0.9), expected, rtol=1e-12)
-    np.testing.assert_allclose(_rtg_discount_matrix(rewards, ends, 0.9), expected, rtol=1e-12)
+    lengths, fell = [3, 1, 5, 2, 4], [True, False, True, False, True]
+    rewards, next_values = rng.normal(size=sum(lengths)), rng.normal(size=sum(lengths))
+    last = np.cumsum(lengths) - 1
+    terminated, truncated = np.zeros(len(rewards), dtype=bool), np.zeros(len(rewards), dtype=bool)
+    terminated[last[fell]], truncated[last[~np.array(fell)]] = True, True
+    truncated[last[-1]] = True  # a fall on the last tick of the clock: both flags, and the fall wins
+    expected = []
+    for piece, stop, down in zip(np.split(rewards, last[:-1] + 1), last, fell, strict=True):
+        expected.append(reward_to_go(piece, 0.9) if down else reward_to_go([*piece, next_values[stop]], 0.9)[:-1])
+    expected = np.concatenate(expected)
+    args = (rewards, terminated, truncated, next_values, 0.9)
+    np.testing.assert_allclose(ch09.solution_batch_reward_to_go(*args), expected, rtol=1e-12)
+    np.testing.assert_allclose(_rtg_discount_matrix(*args), expected, rtol=1e-12)
     assert ch09.check_batch_reward_to_go(_rtg_discount_matrix).passed  # a vectorised answer passes too
+    assert ch09.check_batch_reward_to_go(_rtg_episode_by_episode).passed  # and one that splits the episodes
 
 
 def test_epsilon_greedy_probs_match_the_frequencies_of_the_package():
@@ -283,51 +291,66 @@ def _broken_loop(env, steps, rng, fix=""):
     return np.argmax(q, axis=1)  # (S,)
 
 
-def _rtg_across_episodes(rewards, ends, gamma):
-    """One running sum over the whole array, never reset at the ends of episodes."""
-    out, g = [], 0.0
-    for r in reversed(list(rewards)):
-        g = r + gamma * g
-        out.append(g)
-    return out[::-1]
-
-
-def _rtg_reset_late(rewards, ends, gamma):
-    """The reset placed after adding the reward: the last step of an episode takes in the next episode."""
+def _rtg_walk(rewards, terminated, truncated, next_values, gamma, bug=""):
+    """A learner's backward walk, with one typical bug."""
     out, g = [0.0] * len(rewards), 0.0
     for t in range(len(rewards) - 1, -1, -1):
+        fell, cut = bool(terminated[t]), bool(truncated[t])
+        if bug == "cut first":
+            fell, cut = fell and not cut, cut
+        if bug == "like a fall":
+            fell, cut = fell or cut, False
+        if bug == "value after a fall":
+            fell, cut = False, fell or cut
+        if bug == "never reset":
+            fell = cut = False
+        if bug == "reset late":
+            g = rewards[t] + gamma * g
+            out[t] = g
+            g = 0.0 if fell else next_values[t] if cut else g
+            continue
+        if cut and bug == "undiscounted value":
+            g = out[t] = rewards[t] + next_values[t]
+            continue
+        if fell:
+            g = 0.0
+        elif cut:
+            g = next_values[t]
         g = rewards[t] + gamma * g
         out[t] = g
-        if ends[t]:
-            g = 0.0
     return out
 
 
-def _rtg_each(rewards, ends, gamma, bug=""):
-    """Episode by episode, with one typical bug in which rewards count for step t."""
-    out, start = np.zeros(len(rewards)), 0
-    for stop in np.flatnonzero(ends) + 1:
-        r = np.asarray(rewards[start:stop], dtype=float)
-        for t in range(len(r)):
-            if bug == "from the start":
-                out[start + t] = sum(gamma**k * x for k, x in enumerate(r))
-            elif bug == "backwards":
-                out[start + t] = sum(gamma ** (t - k) * r[k] for k in range(t + 1))
-            else:
-                shift = 1 if bug == "own reward" else 0
-                out[start + t] = sum(gamma ** (k - t + shift) * r[k] for k in range(t, len(r)))
-        start = stop
-    return out
+def _rtg_td_everywhere(rewards, terminated, truncated, next_values, gamma):
+    """The one-step TD target at every step instead of the reward-to-go."""
+    return [r + gamma * (0.0 if te else v) for r, te, v in zip(rewards, terminated, next_values, strict=True)]
 
 
-def _rtg_discount_matrix(rewards, ends, gamma):
-    """Vectorised, another correct answer: a matrix of discounts, zero across episode boundaries."""
-    rewards = np.asarray(rewards, dtype=float)
+def _rtg_discount_matrix(rewards, terminated, truncated, next_values, gamma):
+    """Vectorised, another correct answer: a matrix of discounts, zero across episode boundaries, plus the
+    discounted estimate of the state where a cut-off episode stopped."""
+    rewards, terminated = np.asarray(rewards, dtype=float), np.asarray(terminated, dtype=bool)
+    ends = terminated | np.asarray(truncated, dtype=bool)  # (N,)
     episode = np.concatenate([[0], np.cumsum(ends)[:-1]])  # (N,) the episode index of each step
     t = np.arange(len(rewards))
     ahead = t[None, :] - t[:, None]  # (N, N) k - t
     same = (episode[None, :] == episode[:, None]) & (ahead >= 0)
-    return (np.where(same, float(gamma) ** np.maximum(ahead, 0), 0.0) * rewards[None, :]).sum(axis=1)
+    sums = (np.where(same, float(gamma) ** np.maximum(ahead, 0), 0.0) * rewards[None, :]).sum(axis=1)  # (N,)
+    stop = np.flatnonzero(ends)[episode]  # (N,) the last step of each step's episode
+    tail = np.where(terminated[stop], 0.0, np.asarray(next_values, dtype=float)[stop])  # (N,)
+    return sums + float(gamma) ** (stop - t + 1) * tail
+
+
+def _rtg_episode_by_episode(rewards, terminated, truncated, next_values, gamma):
+    """Another correct answer: split at the flags and sum each episode's discounted rewards."""
+    out, start = [], 0
+    for stop in np.flatnonzero(np.asarray(terminated) | np.asarray(truncated)):
+        tail = 0.0 if terminated[stop] else next_values[stop]
+        for t in range(start, stop + 1):
+            later = sum(gamma ** (k - t) * rewards[k] for k in range(t, stop + 1))
+            out.append(later + gamma ** (stop - t + 1) * tail)
+        start = stop + 1
+    return out
 
 
 # (checker, typical wrong answer, words the targeted hint must contain)
@@ -431,13 +454,15 @@ WRONG = [
     (ch09.check_fix_q_learning, lambda env, steps, rng: rl.q_learning(env, 300).policy, "writing the loop yourself"),
     (ch09.check_fix_q_learning, lambda env, steps, rng: _broken_loop(env, steps, rng, "never moves"), "`state`"),
     (ch09.check_fix_q_learning, lambda env, steps, rng: _broken_loop(env, steps, rng, "this state"), "`state`"),
-    (ch09.check_batch_reward_to_go, _rtg_across_episodes, "into the next one"),
-    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, g, "from the start"), "first step"),
-    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, g, "backwards"), "BEFORE each step"),
-    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, 1.0), "does not discount"),
-    (ch09.check_batch_reward_to_go, lambda r, e, g: _rtg_each(r, e, g, "own reward"), "reward of step t itself"),
-    (ch09.check_batch_reward_to_go, _rtg_reset_late, "one step too late"),
-    (ch09.check_batch_reward_to_go, lambda r, e, g: reward_to_go(r, g), "without it"),
+    (ch09.check_batch_reward_to_go, lambda *a: _rtg_walk(*a, bug="like a fall"), "as if the pole had fallen"),
+    (ch09.check_batch_reward_to_go, lambda *a: _rtg_walk(*a, bug="value after a fall"), "no future"),
+    (ch09.check_batch_reward_to_go, lambda *a: _rtg_walk(*a, bug="cut first"), "both flags"),
+    (ch09.check_batch_reward_to_go, lambda *a: _rtg_walk(*a, bug="never reset"), "into the next one"),
+    (ch09.check_batch_reward_to_go, _rtg_td_everywhere, "one-step TD target"),
+    (ch09.check_batch_reward_to_go, lambda *a: _rtg_walk(*a, bug="undiscounted value"), "without its discount"),
+    (ch09.check_batch_reward_to_go, lambda r, te, tr, v, g: _rtg_walk(r, te, tr, v, 1.0), "does not discount"),
+    (ch09.check_batch_reward_to_go, lambda *a: _rtg_walk(*a, bug="reset late"), "one step too late"),
+    (ch09.check_batch_reward_to_go, lambda r, te, tr, v, g: reward_to_go(r, g), "without it"),
 ]
 
 

@@ -4,7 +4,9 @@ sigmoid, written as one node of the graph with its own local backward function.
 The checker builds small graphs around the learner's node, runs ``backward()`` on each and compares
 the node's value and the gradient of every leaf with the reference. The graphs use the node, and the
 Value it is applied to, more than once, so a backward function that overwrites a gradient instead of
-adding to it fails, and so does one that ignores the gradient arriving from the rest of the graph.
+adding to it fails, and so does one that ignores the gradient arriving from the rest of the graph. The
+last two cases put the node at x = -1000 and x = 1000, where sigmoid is 0 and 1 to double precision
+but ``math.exp`` of the wrong sign of x overflows: a formula that is right only for moderate x fails.
 
 Re-exported by :mod:`dlcourse.exercises.ch05`, so the book calls ``ch05.check_value_sigmoid``.
 """
@@ -30,7 +32,7 @@ KEY_EXPRESSIONS = {"value_sigmoid": ["s * (1 - s) * dout", "v.grad +="]}
 def solution_value_sigmoid(v: Value) -> Value:
     """sigmoid(v) as one new node of the graph, whose local backward passes the gradient on to v."""
     x = v.data
-    s = 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))  # no overflow either way
+    s = 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))  # exp sees only -|x|: no overflow
     out = Value(s, (v,), "sigmoid")
 
     def local_backward(dout: float) -> None:
@@ -100,12 +102,20 @@ def _run(fn: Any, graph: int, x: float, y: float, problems: list[tuple[str, Hint
     leaf_x, leaf_y = Value(x), Value(y)
     g = GRAPHS[graph]
     v = g.node(leaf_x, leaf_y)
-    out = fn(v)
+    try:
+        out = fn(v)
+    except OverflowError as exc:
+        if abs(x) < _HUGE:
+            raise
+        problems.append(_overflow(x, f"your function raised {running.describe_error(exc)}"))
+        return None
     problem = _structure(out, v)
     if not problem:
         loss = g.rest(out, v, leaf_x, leaf_y)
         try:
             loss.backward()
+        except OverflowError as exc:
+            problem = _overflow(x, f"your node's local_backward raised {running.describe_error(exc)}")
         except Exception as exc:
             problem = (
                 f"running backward() on the graph called your node's local_backward, which raised {running.describe_error(exc)}.",
@@ -116,10 +126,41 @@ def _run(fn: Any, graph: int, x: float, y: float, problems: list[tuple[str, Hint
                     "out.local_backward = local_backward.",
                 ),
             )
+    if not problem and abs(x) >= _HUGE and not _finite(out.data, leaf_x.grad, leaf_y.grad):
+        problem = _overflow(x, "your node's value or the gradients are not finite numbers")
     if problem:
         problems.append(problem)
         return None
     return np.float64(out.data), np.array([leaf_x.grad, leaf_y.grad])
+
+
+_HUGE = 1000.0  # the |x| of the last two cases: math.exp(1000) is larger than any float
+
+_OVERFLOW_HINT = (
+    "sigmoid(x) lies between 0 and 1 for every x, but math.exp raises OverflowError once its argument passes "
+    "about 709. For which sign of x does your formula hand math.exp a large positive number, and can sigmoid be "
+    "written so that math.exp never sees one?",
+    "Multiplying the top and the bottom of 1 / (1 + exp(-x)) by exp(x) gives exp(x) / (1 + exp(x)), the same "
+    "function: the first form needs exp of a number <= 0 only when x >= 0, the second only when x < 0. Choose "
+    "by the sign of x, and write the local derivative with the output s, so that it needs no exp of its own.",
+)
+
+
+def _overflow(x: float, what: str) -> tuple[str, Hint]:
+    """The problem of a sigmoid node that overflows at a large |x|."""
+    return (
+        f"for the sigmoid node at x = {x:g} {what}; expected finite numbers, as sigmoid and its derivative are "
+        "for every finite x.",
+        _OVERFLOW_HINT,
+    )
+
+
+def _finite(*numbers: Any) -> bool:
+    """Whether every one of ``numbers`` is a finite real number."""
+    try:
+        return all(math.isfinite(float(n)) for n in numbers)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _structure(out: Any, v: Value) -> tuple[str, Hint] | None:
@@ -219,6 +260,8 @@ def check_value_sigmoid(answer: Any) -> Feedback:
         x, y = np.round(rng.normal(size=2), 2)
         cases.append(Case((k, float(x), float(y)), f"{graph.label}, x = {x:g}, y = {y:g}"))
     cases.insert(1, Case((0, 20.0, 0.0), "L = sigmoid(x), x = 20"))  # no finite difference is this accurate
+    cases.append(Case((0, -_HUGE, 0.0), f"L = sigmoid(x), x = {-_HUGE:g}"))  # exp(-x) overflows here
+    cases.append(Case((1, _HUGE, 0.0), f"L = sigmoid(x) * x, x = {_HUGE:g}"))  # and exp(x) here
     refused = (_NOT_BY_MACHINE(answer) or _calls_backward(answer)) if callable(answer) else ""
     problems: list[tuple[str, Hint]] = []
     wrapped: list[bool] = []

@@ -431,3 +431,7 @@ from dlcourse.exercises.ch07_more import (  # noqa: E402, F401 (re-exported: not
     solution_conv1d_forward,
     solution_conv_backward_strided,
 )
+from dlcourse.exercises.ch07_resnet import (  # noqa: E402, F401 (re-exported: notebooks call ch07.check_...)
+    check_residual_backward,
+    solution_residual_backward,
+)

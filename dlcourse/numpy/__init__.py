@@ -3,10 +3,12 @@
 Mirrors :mod:`dlcourse.torch` module for module and name for name.
 """
 
-from dlcourse.numpy import activations, conv, init, layers, linalg, losses, norm, optim, perceptron, train
+from dlcourse.numpy import activations, conv, init, layers, linalg, losses, norm, optim, perceptron, resnet, train
 
 __all__ = [
     "activations",
+    "attention",
+    "chargpt",
     "charlm",
     "conv",
     "dqn",
@@ -19,6 +21,8 @@ __all__ = [
     "optim",
     "perceptron",
     "reinforce",
+    "resnet",
     "rnn",
     "train",
+    "transformer",
 ]

@@ -9,7 +9,7 @@ channel (N of them, or N H W), and computes
 
 with a learned scale :math:`\gamma` (``weight``) and shift :math:`\beta` (``bias``) per channel.
 In training mode it also keeps running averages of the statistics, PyTorch's convention exactly:
-:math:`r \leftarrow (1 - \text{momentum})\, r + \text{momentum}\, s`, where :math:`s` is the batch
+:math:`r \leftarrow (1 - \text{momentum})\, r + \text{momentum}\, b`, where :math:`b` is the batch
 mean, or for ``running_var`` the *unbiased* batch variance :math:`\sigma_c^2\, m / (m - 1)`
 (while the batch itself is normalised with the biased one). In evaluation mode it normalises with
 those running averages instead, so an example's output no longer depends on its batch.
@@ -78,7 +78,7 @@ def batchnorm_forward(
     In training mode the batch is normalised with its own mean and biased variance per channel,
     and ``running_mean`` / ``running_var`` are updated **in place**, as
     ``torch.nn.functional.batch_norm`` does: :math:`r \leftarrow (1 - \text{momentum})\,r +
-    \text{momentum}\,s`, with the unbiased variance :math:`\sigma^2 m / (m - 1)` for
+    \text{momentum}\,b` (:math:`b` the batch statistic), with the unbiased variance :math:`\sigma^2 m / (m - 1)` for
     ``running_var``. In evaluation mode the running statistics normalise and nothing changes.
 
     Args:

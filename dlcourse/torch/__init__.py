@@ -5,10 +5,12 @@ Functions take and return ``torch.Tensor`` and run on whatever device their inpu
 they can be compared with ``torch.autograd``.
 """
 
-from dlcourse.torch import activations, conv, init, layers, linalg, losses, norm, optim, perceptron, train
+from dlcourse.torch import activations, conv, init, layers, linalg, losses, norm, optim, perceptron, resnet, train
 
 __all__ = [
     "activations",
+    "attention",
+    "chargpt",
     "charlm",
     "conv",
     "dqn",
@@ -21,6 +23,8 @@ __all__ = [
     "optim",
     "perceptron",
     "reinforce",
+    "resnet",
     "rnn",
     "train",
+    "transformer",
 ]
