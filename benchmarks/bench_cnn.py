@@ -54,6 +54,8 @@ RECIPE = {
     "shift": 0,  # largest random shift, in pixels, of the augmentation (0: none; see above)
     "epochs": 6,  # passes over the training set
 }
+ARCH_KEYS = ("channels", "kernel_size", "hidden", "dropout")  # the recipe's keys that lenet() takes
+ARCH = {k: RECIPE[k] for k in ARCH_KEYS}  # the network of RECIPE (bench_scale times one step of it)
 
 
 def shift_batch(x: torch.Tensor, rng: np.random.Generator, fill: float, shift: int) -> torch.Tensor:
@@ -93,7 +95,7 @@ def train_cnn(
         )
         for part in (("val", "test") if final else ("val",))
     }
-    arch = {k: recipe[k] for k in ("channels", "kernel_size", "hidden", "dropout")}
+    arch = {k: recipe[k] for k in ARCH_KEYS}
     model = TC.lenet(rng, **arch).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     batch, epochs = recipe["batch"], recipe["epochs"]

@@ -334,6 +334,10 @@ LAZY = {
     "cnn_train_step": "bench_scale:bench_cnn_train_step",
     "batchnorm_step": "bench_norm:bench_batchnorm_step",
     "reinforce_cartpole": "bench_pg:bench_reinforce_cartpole",
+    "resnet_mnist": "bench_resnet:bench_resnet_mnist",
+    "attention_step": "bench_attention:bench_attention_step",
+    "char_transformer": "bench_attention:bench_char_transformer",
+    "seq_scaling": "bench_attention:bench_seq_scaling",
 }
 for _name, _target in LAZY.items():
     BENCHMARKS[_name] = lambda quick, t=_target: getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1])(

@@ -23,13 +23,22 @@ from dlcourse.validation import describe
 __all__ = ["Value"]
 
 
-def _number(value: Any, name: str, expected: str = "a number") -> float:
-    """``value`` as a float: an int, a float or a NumPy scalar, never a boolean."""
-    if type(value) is float:  # the common case, checked first: it is a hundred times cheaper
+def _number(value: Any, name: str, expected: str = "a number", finite: bool = True) -> float:
+    """``value`` as a float: an int, a float or a NumPy scalar, never a boolean; with ``finite``,
+    never NaN or infinite either (only an operation that overflows may make an infinite Value)."""
+    if type(value) is float and (not finite or math.isfinite(value)):  # the common case, checked first
         return value
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"{name} must be {expected}, got {describe(value)}.")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {expected}, got {describe(value)}.")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        raise ValueError(
+            f"{name} is too large to be a float, got an int of about {int(int(value).bit_length() * math.log10(2)) + 1} digits."
+        ) from None
+    if finite and not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {describe(value)}.")
+    return number
 
 
 def _as_value(value: Any, name: str) -> Value:
@@ -59,7 +68,7 @@ class Value:
     __array_ufunc__ = None  # NumPy hands np.float64(2) * v to Value.__rmul__ instead of making an array
 
     def __init__(self, data: float, parents: tuple[Value, ...] = (), op: str = "") -> None:
-        self.data = _number(data, "data")
+        self.data = _number(data, "data", finite=not parents)  # a leaf must be finite; a result may overflow
         if not isinstance(parents, (tuple, list)) or not all([isinstance(p, Value) for p in parents]):
             raise TypeError(f"parents must be a tuple of Values, such as (v,), got {describe(parents)}.")
         self.grad = 0.0

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dlcourse.autograd import Value
-from dlcourse.validation import as_count, check_rng, describe
+from dlcourse.validation import as_count, as_flag, check_allocation, check_rng, describe
 
 __all__ = ["MLP", "Layer", "Module", "Neuron"]
 
@@ -48,7 +48,8 @@ class Neuron(Module):
     """
 
     def __init__(self, n_in: int, rng: np.random.Generator, nonlinear: bool = True) -> None:
-        n_in, rng = as_count(n_in, "n_in"), check_rng(rng)
+        n_in, rng, nonlinear = as_count(n_in, "n_in"), check_rng(rng), as_flag(nonlinear, "nonlinear")
+        check_allocation((n_in,), "the neuron's weight")
         bound = 1 / math.sqrt(n_in)
         self.weight = [Value(w) for w in rng.uniform(-bound, bound, size=n_in)]
         self.bias = Value(rng.uniform(-bound, bound))
@@ -70,7 +71,10 @@ class Layer(Module):
     """``n_out`` neurons that each see the same ``n_in`` inputs: a fully connected layer."""
 
     def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, nonlinear: bool = True) -> None:
-        self.neurons = [Neuron(n_in, rng, nonlinear) for _ in range(as_count(n_out, "n_out"))]
+        n_in, n_out, rng = as_count(n_in, "n_in"), as_count(n_out, "n_out"), check_rng(rng)
+        nonlinear = as_flag(nonlinear, "nonlinear")
+        check_allocation((n_out, n_in), "the layer's weight")  # one Value per weight: refuse a typo's billions
+        self.neurons = [Neuron(n_in, rng, nonlinear) for _ in range(n_out)]
 
     def __call__(self, x: Sequence[Value | float]) -> list[Value]:
         """The ``n_out`` outputs for one example ``x`` of ``n_in`` numbers or Values."""
@@ -93,6 +97,7 @@ class MLP(Module):
     def __init__(self, n_in: int, sizes: Sequence[int], rng: np.random.Generator) -> None:
         if not isinstance(sizes, (list, tuple)) or not sizes:
             raise TypeError(f"sizes must be a non-empty list of layer widths, such as [8, 1], got {describe(sizes)}.")
+        sizes = [as_count(size, f"sizes[{k}]") for k, size in enumerate(sizes)]
         ins = [as_count(n_in, "n_in"), *sizes[:-1]]
         last = len(sizes) - 1
         self.layers = [Layer(a, b, rng, nonlinear=k < last) for k, (a, b) in enumerate(zip(ins, sizes, strict=True))]

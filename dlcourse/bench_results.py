@@ -60,12 +60,18 @@ def load_results(directory: Path | str = RESULTS_DIR) -> list[dict]:
     return sorted(runs, key=lambda run: run["machine"]["date"])
 
 
+def _json(path: Path, what: str) -> object:
+    """The JSON in ``path``, or one sentence saying that it is not ``what`` (unreadable, not JSON)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = str(exc).split("\n")[0][:120]
+        raise ValueError(f"{path} is not {what}: it could not be read as JSON ({reason}).") from None
+
+
 def _read(path: Path) -> dict:
     """One results file, checked: ``{"machine": {"date": ...}, "results": [...]}``."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a benchmark results file: it could not be read as JSON ({exc}).") from None
+    data = _json(path, "a benchmark results file")
     if not (
         isinstance(data, dict)
         and isinstance(data.get("machine"), dict)
@@ -119,7 +125,7 @@ def load_sweep(name: str, directory: Path | str = RESULTS_DIR / "sweeps") -> dic
         raise FileNotFoundError(
             f"name={describe(name)}: no such sweep in {directory}; expected one of {', '.join(there) or '(none)'}."
         )
-    data = json.loads(path.read_text())
+    data = _json(path, "a sweep")
     if not (isinstance(data, dict) and {"machine", "benchmark", "selected_on", "rows"} <= set(data)):
         raise ValueError(f"{path} is not a sweep: expected machine, benchmark, selected_on and rows.")
     return data
@@ -357,10 +363,23 @@ def check_goals(run: dict) -> list[dict]:
     Goals whose benchmark or implementation the run did not measure are reported with
     ``measured=None`` and ``met=None``.
     """
+    rows = run.get("results") if isinstance(run, dict) else None
+    shaped = isinstance(rows, list) and all(
+        isinstance(r, dict) and {"benchmark", "impl"} <= set(r) and isinstance(r.get("metrics"), dict) for r in rows
+    )
+    if not shaped:
+        raise ValueError(
+            "run must be a results file as load_file returns it, whose results are rows with benchmark, impl "
+            f"and a metrics dict, got {describe(run)}."
+        )
     report = []
     for goal in GOALS:
-        row = next((r for r in run["results"] if r["benchmark"] == goal.benchmark and r["impl"] == goal.impl), None)
+        row = next((r for r in rows if r["benchmark"] == goal.benchmark and r["impl"] == goal.impl), None)
         value = None if row is None else row["metrics"].get(goal.metric)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(
+                f"run's {goal.benchmark} {goal.impl} row must hold a number for {goal.metric}, got {describe(value)}."
+            )
         report.append(
             {
                 "goal": goal.text,

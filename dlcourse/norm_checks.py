@@ -17,6 +17,7 @@ import numpy as np
 from dlcourse.validation import (
     as_count,
     as_flag,
+    check_allocation,
     check_positive,
     check_shape,
     describe,
@@ -26,9 +27,11 @@ from dlcourse.validation import (
 
 __all__ = [
     "as_normalized_shape",
+    "as_num_features",
     "check_batch_values",
     "check_batchnorm",
     "check_batchnorm_input",
+    "check_eps",
     "check_layernorm",
     "check_layernorm_input",
     "check_norm_settings",
@@ -37,9 +40,25 @@ __all__ = [
 ]
 
 
+def check_eps(eps: Any) -> float:
+    """``eps`` as a float > 0 that stays > 0 in float32, the layers' dtype: it keeps the division by
+    the standard deviation away from zero, which an eps of 1e-50 (0 in float32) would not."""
+    number = check_positive(eps, "eps")
+    if np.float32(number) == 0:
+        raise ValueError(f"eps must stay positive in float32 (1e-45 or more), got {describe(eps)}, which rounds to 0.")
+    return number
+
+
 def check_norm_settings(eps: Any, momentum: Any = 0.1) -> tuple[float, float]:
-    """``eps`` > 0 (it keeps the division away from zero) and ``momentum`` in [0, 1], as floats."""
-    return check_positive(eps, "eps"), in_unit(momentum, "momentum")
+    """``eps`` > 0 (see :func:`check_eps`) and ``momentum`` in [0, 1], as floats."""
+    return check_eps(eps), in_unit(momentum, "momentum")
+
+
+def as_num_features(value: Any) -> int:
+    """A BatchNorm layer's ``num_features``: a positive count whose four (C,) arrays fit in memory."""
+    count = as_count(value, "num_features")
+    check_allocation((count,), f"the weight of num_features={count}")
+    return count
 
 
 def values_per_channel(shape: tuple[int, ...]) -> int:
@@ -48,24 +67,40 @@ def values_per_channel(shape: tuple[int, ...]) -> int:
 
 
 def check_batch_values(x: Any, training: bool) -> None:
-    """In training, a batch statistic needs more than one value per channel (torch's rule); an empty
-    batch passes, and maps to an empty output."""
+    """In training, a batch statistic needs more than one value per channel (torch's rule), and a
+    finite batch: one NaN or infinity would poison the running statistics for good. An empty batch
+    passes, and maps to an empty output."""
+    if not training:
+        return
     count = values_per_channel(tuple(x.shape))
-    if training and count == 1:
+    if count == 1:
         raise ValueError(
             f"Expected more than 1 value per channel when training, got x of shape {tuple(x.shape)}; "
             "train on a batch of at least 2, or call eval() first."
         )
+    finite = np.isfinite(x) if isinstance(x, np.ndarray) else x.isfinite()
+    if not finite.all():
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"x holds {bad} NaN or infinite value(s), which in training mode would poison the running statistics."
+        )
 
 
-def check_running(value: Any, name: str, channels: int, to_array: Callable) -> Any:
+def check_running(value: Any, name: str, channels: int, to_array: Callable, training: bool = True) -> Any:
     """A running statistic: a float array (NumPy tree) or tensor (torch tree) of shape (C,), which
-    training updates in place, so it is refused rather than converted into a copy."""
+    training updates in place, so it is refused rather than converted into a copy; in training it is
+    refused too when it cannot be written (a read-only NumPy array, a torch inference tensor). Both
+    trees give the same sentence for the same value."""
     converted = to_array(value, name)
     check_shape(converted, name, (channels,))
-    if converted is not value:
+    if isinstance(value, np.ndarray):
+        locked = not value.flags.writeable
+    else:
+        locked = bool(getattr(value, "is_inference", lambda: False)())
+    if converted is not value or (training and locked):
+        got = f"a read-only {describe(value).removeprefix('a ')}" if locked else describe(value)
         raise TypeError(
-            f"{name} must be a float array of this tree, which training updates in place, got {describe(value)}."
+            f"{name} must be a writeable float array of this tree, which training updates in place, got {got}."
         )
     return converted
 
@@ -94,9 +129,9 @@ def check_batchnorm(
     channels = x.shape[1]
     check_shape(weight, "weight", (channels,))
     check_shape(bias, "bias", (channels,))
-    running_mean = check_running(running_mean, "running_mean", channels, to_array)
-    running_var = check_running(running_var, "running_var", channels, to_array)
     training = as_flag(training, "training")
+    running_mean = check_running(running_mean, "running_mean", channels, to_array, training)
+    running_var = check_running(running_var, "running_var", channels, to_array, training)
     eps, momentum = check_norm_settings(eps, momentum)
     x, weight, bias = promote(x, weight, bias)
     return x, weight, bias, running_mean, running_var, training, momentum, eps
@@ -121,7 +156,9 @@ def as_normalized_shape(value: Any) -> tuple[int, ...]:
     sizes = value if isinstance(value, (tuple, list)) else (value,)
     if not sizes:
         raise ValueError(f"normalized_shape must be a positive integer or a non-empty tuple of them, got {value!r}.")
-    return tuple(as_count(size, "normalized_shape") for size in sizes)
+    shape = tuple(as_count(size, "normalized_shape") for size in sizes)
+    check_allocation(shape, f"the weight of normalized_shape={shape}")
+    return shape
 
 
 def check_layernorm_input(x: Any, normalized_shape: tuple[int, ...], dtype: Any, to_array: Callable) -> Any:
@@ -145,4 +182,4 @@ def check_layernorm(x: Any, weight: Any, bias: Any, eps: Any, to_array: Callable
     check_shape(bias, "bias", tuple(weight.shape))
     x = check_layernorm_input(x, tuple(weight.shape), None, to_array)
     x, weight, bias = promote(x, weight, bias)
-    return x, weight, bias, check_positive(eps, "eps")
+    return x, weight, bias, check_eps(eps)

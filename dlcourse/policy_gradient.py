@@ -40,10 +40,10 @@ from dlcourse.rl_checks import check_actions, check_q_network, check_train_envs
 from dlcourse.validation import (
     LARGEST_COUNT,
     as_count,
+    as_finite,
     as_flag,
     as_float_array,
     as_index,
-    as_real,
     check_methods,
     check_not_empty,
     check_positive,
@@ -111,6 +111,16 @@ class Trajectory(NamedTuple):
 # ----------------------------------------------------------------------------- returns, batches, advantages
 
 
+def _finite_vector(values: Any, name: str, length: int | None = None) -> np.ndarray:
+    """``values`` as a 1-D float array of ``length`` numbers (any length for None), none NaN or infinite."""
+    values = as_float_array(values, name, allow_nan=False)
+    check_shape(values, name, (length,))
+    infinite = int(np.isinf(values).sum())
+    if infinite:
+        raise ValueError(f"{name} must hold finite numbers, got infinity at {infinite} position(s).")
+    return values
+
+
 def reward_to_go(rewards: Sequence[float], gamma: float) -> np.ndarray:
     r"""The discounted reward-to-go of every step of one episode: :math:`G_t = \sum_{k=t}^{T-1} \gamma^{k-t} r_{k+1}`.
 
@@ -125,9 +135,7 @@ def reward_to_go(rewards: Sequence[float], gamma: float) -> np.ndarray:
     Returns:
         (T,) float64, computed from the end backwards: :math:`G_t = r_{t+1} + \gamma G_{t+1}`.
     """
-    rewards = as_float_array(rewards, "rewards", allow_nan=False)
-    check_shape(rewards, "rewards", (None,))
-    gamma = in_unit(gamma, "gamma")
+    rewards, gamma = _finite_vector(rewards, "rewards"), in_unit(gamma, "gamma")
     out = np.empty(len(rewards))  # (T,)
     g = 0.0
     for t in range(len(rewards) - 1, -1, -1):
@@ -168,7 +176,11 @@ def advantages(returns: np.ndarray, values: np.ndarray, normalize: bool) -> np.n
     Returns:
         (N,) float64.
     """
-    adv = np.asarray(returns, dtype=np.float64) - np.asarray(values, dtype=np.float64)  # (N,)
+    returns = _finite_vector(returns, "returns")
+    values, normalize = _finite_vector(values, "values", len(returns)), as_flag(normalize, "normalize")
+    if normalize and not len(returns):
+        raise ValueError("returns is empty; normalising the advantages needs at least one step.")
+    adv = returns.astype(np.float64) - values.astype(np.float64)  # (N,)
     if normalize:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     return adv
@@ -284,7 +296,7 @@ def collect_episode(
         states.append(obs)
         actions.append(action)
         obs, reward, terminated, truncated, _ = env.step(action)
-        rewards.append(as_real(reward, "the environment's reward"))
+        rewards.append(as_finite(reward, "the environment's reward"))
         done = terminated or truncated
     dim = int(np.size(obs))
     return Trajectory(
@@ -354,7 +366,7 @@ def train_reinforce(
     budget, seed = as_count(max_env_steps, "max_env_steps"), as_count(seed, "seed", minimum=0)
     eval_every = as_count(eval_every, "eval_every", minimum=0)
     eval_episodes = as_count(eval_episodes, "eval_episodes", maximum=LARGEST_COUNT - 9_999)  # seeds 10_000 + i
-    stop_at, progress = None if stop_at is None else as_real(stop_at, "stop_at"), as_flag(progress, "progress")
+    stop_at, progress = None if stop_at is None else as_finite(stop_at, "stop_at"), as_flag(progress, "progress")
     check_train_envs(agent, env, eval_env, eval_every)  # vector states of one length, the agent's actions
     history, next_eval = ReinforceHistory(), eval_every
     env.action_space.seed(seed)
@@ -390,8 +402,8 @@ def train_reinforce(
             history.eval_env_steps += played.length
             bar.update(played.length)
             returns.append(played.total_reward)
-            cut = history.env_steps >= budget
-            if cut:
+            cut = history.env_steps >= budget and not (played.finished and len(returns) == eval_episodes)
+            if cut:  # an evaluation that finishes on the budget's very last step is whole, and counts
                 break
         if cut:  # an evaluation the budget cut short says nothing comparable
             break
@@ -402,7 +414,7 @@ def train_reinforce(
             history.best_return, history.best_state = mean, agent.state_dict()
             history.best_env_steps = history.env_steps
         bar.set_postfix(greedy_return=f"{mean:.0f}", refresh=False)
-        if stop_at is not None and mean >= stop_at:
+        if (stop_at is not None and mean >= stop_at) or history.env_steps >= budget:
             break
     bar.close()
     return history

@@ -140,12 +140,15 @@ class Episode:
         length: the number of steps.
         frames: the rendered RGB frames (H, W, 3), one per state, when asked for.
         states: the observations, one per state (the first included).
+        finished: the environment ended the episode (terminated or truncated it), rather than a
+            ``max_steps`` limit: an episode that finishes on its very last allowed step is whole.
     """
 
     total_reward: float
     length: int
     frames: list[np.ndarray] = field(default_factory=list)
     states: list[Any] = field(default_factory=list)
+    finished: bool = False
 
 
 @dataclass

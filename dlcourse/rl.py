@@ -44,7 +44,6 @@ from dlcourse.validation import (
     as_flag,
     as_float_array,
     as_index,
-    as_real,
     check_methods,
     check_shape,
     describe,
@@ -296,12 +295,12 @@ def run_episode(
         if n_actions is not None:  # an int in [0, n): gymnasium's own errors would not say which action was bad
             action = as_index(action, "the policy's action", n_actions)
         obs, reward, terminated, truncated, _ = env.step(action)
-        episode.total_reward += float(reward)
+        episode.total_reward += as_finite(reward, "the environment's reward")  # NaN would poison a mean return
         episode.length += 1
         episode.states.append(obs)
         if render:
             episode.frames.append(env.render())
-        done = terminated or truncated
+        episode.finished = done = terminated or truncated
     return episode
 
 
@@ -389,9 +388,9 @@ def train_dqn(
     total_steps, seed = as_count(total_steps, "total_steps"), as_count(seed, "seed", minimum=0)
     eval_every = as_count(eval_every, "eval_every", minimum=0)
     eval_episodes = as_count(eval_episodes, "eval_episodes", maximum=LARGEST_COUNT - 9_999)  # seeds 10_000 + i
-    stop_at, progress = None if stop_at is None else as_real(stop_at, "stop_at"), as_flag(progress, "progress")
+    stop_at, progress = None if stop_at is None else as_finite(stop_at, "stop_at"), as_flag(progress, "progress")
     cap = LARGEST_COUNT if max_env_steps is None else as_count(max_env_steps, "max_env_steps")
-    eval_gate = None if eval_gate is None else as_real(eval_gate, "eval_gate")
+    eval_gate = None if eval_gate is None else as_finite(eval_gate, "eval_gate")
     obs_dim = check_train_envs(agent, env, eval_env, eval_every)  # vector states, the agent's number of actions
     if buffer is None:
         buffer = ReplayBuffer(min(config.buffer_size, total_steps), obs_dim, np.random.default_rng(seed))
@@ -408,7 +407,7 @@ def train_dqn(
         )
         action = agent.act(obs, epsilon)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, float(reward), next_obs, terminated, check=False)
+        buffer.add(obs, action, as_finite(reward, "the environment's reward"), next_obs, terminated, check=False)
         episode_return += float(reward)
         obs = next_obs
         if terminated or truncated:

@@ -130,6 +130,14 @@ def split(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.nd
     return ids[:cut], ids[cut:]
 
 
+def _least_length(fraction: float) -> int:
+    """The shortest text of which ``fraction`` rounds to at least one id (Python rounds 0.5 to 0)."""
+    n = max(1, math.ceil(0.5 / fraction))
+    while round(fraction * n) < 1:
+        n += 1
+    return n
+
+
 def split_three(
     ids: np.ndarray, val_fraction: float = 0.1, test_fraction: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,6 +161,12 @@ def split_three(
         if not 0 < value < 1:
             raise ValueError(f"{name} must be in (0, 1), got {describe(value)}.")
     n_val, n_test = round(val_fraction * len(ids)), round(test_fraction * len(ids))
+    if not (n_val and n_test):  # a fraction of a short text rounds to no ids at all
+        least = max(_least_length(val_fraction), _least_length(test_fraction))
+        raise ValueError(
+            f"ids must hold at least {least} ids for val_fraction={val_fraction} and test_fraction={test_fraction} "
+            f"to give each part one id or more, got {len(ids)}."
+        )
     if n_val + n_test >= len(ids):
         raise ValueError(
             f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no text for training "

@@ -130,7 +130,9 @@ def as_real(value: Any, name: str) -> float:
         try:
             return float(value)
         except OverflowError:  # an int beyond float's range
-            raise ValueError(f"{name} is too large to be a float, got an int of {len(str(value))} digits.") from None
+            raise ValueError(
+                f"{name} is too large to be a float, got an int of about {int(int(value).bit_length() * math.log10(2)) + 1} digits."
+            ) from None
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape is not None and tuple(shape) == () and _kind(dtype) in "iuf":
         return float(value.item())
@@ -317,9 +319,8 @@ def as_float_tensor(value: Any, name: str, *, allow_nan: bool = True):
             raise TypeError(f"{name} must be a numeric tensor, got {describe(value)}.")
         try:
             array = np.asarray(value)
-            value = torch.as_tensor(
-                array if array.flags.c_contiguous else array.copy()
-            )  # torch refuses negative strides
+            fit = array.flags.c_contiguous and array.flags.writeable  # torch refuses negative strides, and
+            value = torch.as_tensor(array if fit else array.copy())  # warns on a read-only array
         except Exception as exc:
             reason = str(exc).split("\n")[0][:120]
             raise TypeError(

@@ -166,3 +166,27 @@ def test_sweeps_are_read_apart_from_results(tmp_path):
         B.load_sweep("y.json", tmp_path)
     with pytest.raises(ValueError, match=r"^name must be the name of a file"):
         B.load_sweep("../cnn_mnist.json")
+
+
+def test_a_malformed_sweep_or_run_gets_one_sentence(tmp_path):
+    (tmp_path / "broken.json").write_text('{"machine": ')
+    with pytest.raises(ValueError, match=r"broken\.json is not a sweep: it could not be read as JSON \(") as caught:
+        B.load_sweep("broken.json", tmp_path)
+    assert str(caught.value).endswith(").") and "\n" not in str(caught.value)
+    (tmp_path / "latin.json").write_bytes(b"\xff\xfe not utf-8")
+    with pytest.raises(ValueError, match=r"latin\.json is not a sweep: it could not be read as JSON"):
+        B.load_sweep("latin.json", tmp_path)
+    bad_runs = [
+        None,
+        {},
+        {"results": "x"},
+        {"results": [{"impl": "numpy", "metrics": {}}]},
+        {"results": [{"benchmark": "a", "impl": "b"}]},
+    ]
+    for run in bad_runs:
+        with pytest.raises(ValueError, match=r"^run must be a results file as load_file returns it"):
+            B.check_goals(run)
+    goal = B.GOALS[0]
+    row = {"benchmark": goal.benchmark, "impl": goal.impl, "metrics": {goal.metric: "fast"}}
+    with pytest.raises(ValueError, match=rf"^run's {goal.benchmark} {goal.impl} row must hold a number for"):
+        B.check_goals({"results": [row]})

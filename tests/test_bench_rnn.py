@@ -116,12 +116,12 @@ def test_char_lm_sweep_trains_each_variant_and_rejects_unknown_settings(tmp_path
 
 def test_cnn_mnist_sweep_scores_validation_only(tmp_path):
     out = tmp_path / "sweep.json"
-    tiny = '{"epochs": 1, "channels": [2, 4], "hidden": 8}'
+    tiny = '{"epochs": 1, "channels": [4, 8], "hidden": 16, "dropout": 0.0}'
     cmd = [sys.executable, str(RUN.parent / "sweep.py"), "cnn_mnist", "--json", str(out), tiny]
     subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
     (row,) = json.loads(out.read_text())["rows"]
-    assert row["benchmark"] == "cnn_mnist" and row["params"]["recipe"]["channels"] == [2, 4]
-    assert 0.1 < row["metrics"]["val_acc"] <= 1 and row["metrics"]["n_val"] == 1000
+    assert row["benchmark"] == "cnn_mnist" and row["params"]["recipe"]["channels"] == [4, 8]
+    assert 0.5 < row["metrics"]["val_acc"] <= 1 and row["metrics"]["n_val"] == 1000  # chance is 0.1; 0.80 measured
     assert not any(k.startswith("test") for k in row["metrics"]) and "n_test" not in row["metrics"]
 
 

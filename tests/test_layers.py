@@ -112,6 +112,37 @@ def test_state_dict_round_trip_and_errors():
         other.load_state_dict({})
 
 
+@pytest.mark.parametrize(
+    ("entry", "value", "error", "pattern"),
+    [
+        ("1.running_var", np.full(4, np.nan), ValueError, r"^1\.running_var contains NaN at 4 position\(s\)"),
+        ("1.running_mean", np.full(4, 1e300), ValueError, r"^1\.running_mean holds 4 infinite value\(s\) in float32"),
+        ("1.running_mean", np.zeros(3), ValueError, r"^1\.running_mean must have shape \(4,\), got \(3,\)\.$"),
+        ("1.running_var", np.array(["a"] * 4), TypeError, r"^1\.running_var must hold real numbers"),
+        ("1.num_batches_tracked", 2.5, TypeError, r"^1\.num_batches_tracked must be an integer count"),
+        ("1.weight", np.array([1.0, np.inf, 1.0, 1.0]), ValueError, r"^1\.weight holds 1 infinite value\(s\)"),
+    ],
+)
+def test_load_state_dict_checks_buffers_and_loads_all_or_nothing(entry, value, error, pattern):
+    """A bad entry late in the state (a buffer of the BatchNorm after the Linear) leaves every array
+    as it was: the good entries before it are not copied in either."""
+    from dlcourse.numpy import norm as N
+
+    rng = np.random.default_rng(0)
+    net = L.Sequential(L.Linear(3, 4, rng), N.BatchNorm1d(4))
+    net(rng.normal(size=(8, 3)))
+    before = net.state_dict()
+    state = {k: np.zeros_like(v) for k, v in before.items()}  # every other entry valid, and different
+    state[entry] = value
+    with pytest.raises(error, match=pattern) as caught:
+        net.load_state_dict(state)
+    assert str(caught.value).endswith(".") and "\n" not in str(caught.value)
+    for name, array in net.state_dict().items():
+        np.testing.assert_array_equal(array, before[name], err_msg=name)
+    net.load_state_dict({**state, entry: before[entry]})  # the same state, mended, loads
+    assert net.state_dict()["0.weight"].sum() == 0 and net.state_dict()["1.num_batches_tracked"].dtype == np.int64
+
+
 def test_zero_initialisation_keeps_neurons_identical():
     """Symmetry: with zero weights every hidden unit gets the same gradient, so they never differ."""
     rng = np.random.default_rng(0)

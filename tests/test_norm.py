@@ -380,6 +380,14 @@ def _call(tree, make):
     return None
 
 
+def _frozen() -> np.ndarray:
+    """A read-only NumPy running variance: the NumPy tree cannot update it in place, the torch tree
+    does not take NumPy arrays there, and both must say so in the same sentence."""
+    frozen = np.ones(3)
+    frozen.setflags(write=False)
+    return frozen
+
+
 BAD = {  # what -> (how to call it, the sentence both trees say; None: same type, messages may name the tree)
     "wrong number of features": (
         lambda t, to: t.BatchNorm1d(3)(to(np.zeros((4, 5), np.float32))),
@@ -470,7 +478,53 @@ BAD = {  # what -> (how to call it, the sentence both trees say; None: same type
         lambda t, to: t.batchnorm_forward(
             to(np.ones((4, 3))), to(np.ones(3)), to(np.zeros(3)), [0.0, 0.0, 0.0], to(np.ones(3))
         ),
-        "running_mean must be a float array of this tree, which training updates in place, got [0.0, 0.0, 0.0].",
+        "running_mean must be a writeable float array of this tree, which training updates in place, got "
+        "[0.0, 0.0, 0.0].",
+    ),
+    "a read-only running_var in training": (
+        lambda t, to: t.batchnorm_forward(
+            to(np.ones((4, 3))), to(np.ones(3)), to(np.zeros(3)), to(np.zeros(3)), _frozen()
+        ),
+        "running_var must be a writeable float array of this tree, which training updates in place, got a read-only "
+        "ndarray of dtype float64 and shape (3,).",
+    ),
+    "a NaN batch in training": (
+        lambda t, to: t.BatchNorm1d(3)(to(np.array([[1.0, 2.0, np.nan], [0.0, 1.0, 2.0]], np.float32))),
+        "x holds 1 NaN or infinite value(s), which in training mode would poison the running statistics.",
+    ),
+    "an infinite batch in functional training": (
+        lambda t, to: t.batchnorm_forward(
+            to(np.array([[np.inf, 1.0], [0.0, -np.inf]])),
+            to(np.ones(2)),
+            to(np.zeros(2)),
+            to(np.zeros(2)),
+            to(np.ones(2)),
+        ),
+        "x holds 2 NaN or infinite value(s), which in training mode would poison the running statistics.",
+    ),
+    "eps that is 0 in float32": (
+        lambda t, to: t.BatchNorm2d(3, eps=1e-50),
+        "eps must stay positive in float32 (1e-45 or more), got 1e-50, which rounds to 0.",
+    ),
+    "functional eps that is 0 in float32": (
+        lambda t, to: t.batchnorm_forward(
+            to(np.ones((4, 3))), to(np.ones(3)), to(np.zeros(3)), to(np.zeros(3)), to(np.ones(3)), True, 0.1, 1e-300
+        ),
+        "eps must stay positive in float32 (1e-45 or more), got 1e-300, which rounds to 0.",
+    ),
+    "LayerNorm eps that is 0 in float32": (
+        lambda t, to: t.LayerNorm(3, eps=5e-46),
+        "eps must stay positive in float32 (1e-45 or more), got 5e-46, which rounds to 0.",
+    ),
+    "too many features": (
+        lambda t, to: t.BatchNorm1d(2**30),
+        "the weight of num_features=1073741824 would hold 1,073,741,824 values (shape (1073741824,)), more than the "
+        "268,435,456 allowed.",
+    ),
+    "too large a normalized_shape": (
+        lambda t, to: t.LayerNorm((2**15, 2**14)),
+        "the weight of normalized_shape=(32768, 16384) would hold 536,870,912 values (shape (32768, 16384)), more "
+        "than the 268,435,456 allowed.",
     ),
     "complex x": (lambda t, to: t.BatchNorm1d(2)(to(np.ones((3, 2)) + 1j)), None),
     "x of strings": (lambda t, to: t.LayerNorm(2)("ab"), None),
@@ -525,3 +579,26 @@ def test_a_networks_state_holds_the_running_statistics_as_torchs_does():
     for name, value in net.state_dict().items():
         np.testing.assert_array_equal(value, saved[name])
     assert net.state_dict()["1.num_batches_tracked"].dtype == np.int64
+
+
+@pytest.mark.parametrize("tree", [N, TN], ids=["numpy", "torch"])
+def test_a_refused_nan_batch_leaves_the_running_statistics_as_they_were(tree):
+    """The check runs before the running averages move: one NaN batch must not poison them for good."""
+    to = np.asarray if tree is N else torch.as_tensor
+    back = np.array if tree is N else lambda t: t.detach().numpy().copy()
+    layer = tree.BatchNorm1d(2)
+    layer(to(np.array([[1.0, 2.0], [3.0, 5.0]], np.float32)))
+    before = {k: back(v) for k, v in layer.state_dict().items()}
+    with pytest.raises(ValueError, match="would poison the running statistics"):
+        layer(to(np.array([[np.nan, 2.0], [3.0, 5.0]], np.float32)))
+    for name, value in layer.state_dict().items():
+        np.testing.assert_array_equal(back(value), before[name], err_msg=name)
+    layer.eval()  # evaluation reads the statistics only: a NaN passes through, as in torch.nn
+    assert np.isnan(back(layer(to(np.array([[np.nan, 2.0]], np.float32))))[0, 0])
+
+
+def test_a_read_only_running_statistic_is_fine_in_evaluation():
+    frozen_mean, frozen_var = np.zeros(2), _frozen()[:2]
+    frozen_mean.setflags(write=False)
+    out, _ = N.batchnorm_forward(np.ones((3, 2)), np.ones(2), np.zeros(2), frozen_mean, frozen_var, training=False)
+    np.testing.assert_allclose(out, 1 / np.sqrt(1 + 1e-5))

@@ -307,3 +307,62 @@ def test_shared_functions_refuse_bad_input_with_one_sentence():
         pg.collect_episode(env, lambda obs: 2)
     with pytest.raises(ValueError, match="obs gives NaN action probabilities"):
         pg.sample_action(np.array([np.nan, 0.5]), np.random.default_rng(0))
+
+
+def test_reward_to_go_and_advantages_refuse_bad_input_with_one_sentence():
+    cases = [
+        (lambda: pg.reward_to_go([1.0, np.inf], 0.9), ValueError, r"^rewards must hold finite numbers, got infinity at 1"),
+        (lambda: pg.reward_to_go([1.0], np.nan), ValueError, r"^gamma must be in \[0, 1\], got nan\.$"),
+        (lambda: pg.advantages([1.0, 2.0], [1.0], True), ValueError, r"^values must have shape \(2,\), got \(1,\)\.$"),
+        (lambda: pg.advantages([[1.0, 2.0]], [1.0, 2.0], True), ValueError, r"^returns must have shape \(any,\)"),
+        (lambda: pg.advantages([1.0, np.nan], [1.0, 2.0], True), ValueError, r"^returns contains NaN at 1 position"),
+        (lambda: pg.advantages([1.0, 2.0], [0.0, -np.inf], False), ValueError, r"^values must hold finite numbers"),
+        (lambda: pg.advantages("ab", [1.0], False), TypeError, r"^returns must be a numeric array, got 'ab'\.$"),
+        (lambda: pg.advantages([1.0], [0.0], "yes"), TypeError, r"^normalize must be True or False, got 'yes'\.$"),
+        (lambda: pg.advantages([], [], True), ValueError, r"^returns is empty; normalising the advantages needs"),
+    ]  # fmt: skip
+    for make, kind, pattern in cases:
+        with pytest.raises(kind, match=pattern) as caught:
+            make()
+        assert str(caught.value).endswith(".") and "\n" not in str(caught.value)
+    assert pg.advantages([], [], False).shape == (0,)  # nothing to normalise: an empty batch stays empty
+    np.testing.assert_array_equal(pg.advantages([3.0, 1.0], np.float32([1.0, 1.0]), False), [2.0, 0.0])
+
+
+class NanReward(gym.Wrapper):
+    """CartPole whose every reward is NaN, as a broken environment or reward wrapper would give."""
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, float("nan"), terminated, truncated, info
+
+
+def test_train_reinforce_refuses_nan_stop_at_and_nan_rewards():
+    agent, env = np_pg.ReinforceAgent(4, 2, np.random.default_rng(0), SMALL), gym.make("CartPole-v1")
+    with pytest.raises(ValueError, match=r"^stop_at must be a finite number, got nan\.$"):
+        pg.train_reinforce(agent, env, 100, stop_at=float("nan"), progress=False)
+    with pytest.raises(ValueError, match=r"^the environment's reward must be a finite number, got nan\.$"):
+        pg.train_reinforce(agent, NanReward(gym.make("CartPole-v1")), 100, progress=False)
+    with pytest.raises(ValueError, match=r"^the environment's reward must be a finite number, got nan\.$"):
+        pg.train_reinforce(
+            agent, env, 2_000, eval_env=NanReward(gym.make("CartPole-v1")), eval_every=20, progress=False
+        )
+
+
+def test_an_evaluation_that_ends_exactly_on_the_budget_counts():
+    """Rerun with the budget set to the step where the first evaluation ended: the same run up to
+    there (every draw is seeded), and that whole evaluation must be recorded, not thrown away."""
+
+    def run(budget):
+        agent = np_pg.ReinforceAgent(4, 2, np.random.default_rng(0), SMALL)
+        env, eval_env = gym.make("CartPole-v1"), gym.make("CartPole-v1")
+        return pg.train_reinforce(agent, env, budget, eval_env, eval_every=100, eval_episodes=2, progress=False)
+
+    full = run(5_000)
+    end = full.eval_steps[0]  # env_steps when the first evaluation had finished
+    exact = run(end)
+    assert exact.env_steps == end and exact.eval_steps == [end]
+    assert exact.eval_returns == full.eval_returns[:1] and exact.best_state is not None
+    assert exact.episode_returns == full.episode_returns[: len(exact.episode_returns)]
+    short = run(end - 1)  # one step less: the evaluation is cut short and not recorded
+    assert short.env_steps == end - 1 and short.eval_returns == []

@@ -246,6 +246,39 @@ def test_train_dqn_counts_evaluation_steps_and_caps_them_with_training():
         run(eval_gate="high")
 
 
+class NanReward(gym.Wrapper):
+    """CartPole whose every reward is NaN, as a broken environment or reward wrapper would give."""
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = self.env.step(action)
+        return obs, float("nan"), terminated, truncated, info
+
+
+def test_train_dqn_refuses_nan_thresholds_and_nan_rewards_instead_of_recording_them():
+    run = lambda env=None, eval_env=None, **kw: rl.train_dqn(  # noqa: E731
+        PushRight(), env or gym.make("CartPole-v1"), 60, eval_env=eval_env or gym.make("CartPole-v1"),
+        eval_every=20, eval_episodes=3, progress=False, **kw,
+    )  # fmt: skip
+    for name in ("eval_gate", "stop_at"):
+        with pytest.raises(ValueError, match=rf"^{name} must be a finite number, got nan\.$"):
+            run(**{name: float("nan")})
+    nan_reward = r"^the environment's reward must be a finite number, got nan\.$"
+    with pytest.raises(ValueError, match=nan_reward):  # an evaluation's mean return would be NaN
+        run(eval_env=NanReward(gym.make("CartPole-v1")))
+    with pytest.raises(ValueError, match=nan_reward):  # the replay buffer would learn from NaN
+        run(env=NanReward(gym.make("CartPole-v1")))
+    with pytest.raises(ValueError, match=nan_reward):
+        rl.run_episode(NanReward(gym.make("CartPole-v1")), lambda obs: 1, seed=0)
+
+
+def test_run_episode_says_whether_the_environment_finished_it():
+    whole = rl.run_episode(gym.make("CartPole-v1"), lambda obs: 1, seed=0)
+    assert whole.finished and whole.length < 30  # pushing right drops the pole
+    assert not rl.run_episode(gym.make("CartPole-v1"), lambda obs: 1, seed=0, max_steps=3).finished
+    exact = rl.run_episode(gym.make("CartPole-v1"), lambda obs: 1, seed=0, max_steps=whole.length)
+    assert exact.finished and exact.length == whole.length  # it ended on its last allowed step: whole
+
+
 # ----------------------------------------------------------------------------- episodes and pictures
 
 

@@ -64,6 +64,18 @@ def test_split_three_cuts_train_val_test_in_order():
         text.split_three(ids, 0.5, 0.5)
 
 
+@pytest.mark.parametrize(
+    ("length", "val", "test", "least"), [(5, 0.1, 0.1, 6), (4, 0.1, 0.1, 6), (10, 0.04, 0.3, 13), (0, 0.1, 0.1, 6)]
+)
+def test_split_three_refuses_a_text_too_short_for_every_part(length, val, test, least):
+    """A fraction of a short text rounds to no ids: an empty validation or test part would give a
+    NaN loss later, far from the cause, so the split says how long the text must be."""
+    with pytest.raises(ValueError, match=rf"^ids must hold at least {least} ids for val_fraction={val} ") as caught:
+        text.split_three(np.arange(length) % 7, val, test)
+    assert str(caught.value).endswith(f"one id or more, got {length}.")
+    assert all(len(part) for part in text.split_three(np.arange(least) % 7, val, test))  # the minimum is enough
+
+
 def test_streams_and_chunks_read_the_text_in_order():
     ids = np.arange(23)
     streams = text.stream_batches(ids, 4)  # 5 rows; the last 3 ids do not fill a stream

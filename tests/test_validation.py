@@ -67,3 +67,13 @@ def test_backward_shape_mismatch():
 def test_integers_are_accepted_as_floats():
     assert npa.relu([-1, 2]).tolist() == [0.0, 2.0]
     assert tha.relu(torch.tensor([-1, 2])).tolist() == [0.0, 2.0]
+
+
+def test_an_int_beyond_float_range_gets_one_sentence_even_past_the_str_digit_limit():
+    from dlcourse.validation import as_real
+
+    for digits in (401, 5001):  # str() of an int of over 4300 digits raises in Python >= 3.11
+        with pytest.raises(
+            ValueError, match=rf"^lr is too large to be a float, got an int of about {digits} digits\.$"
+        ):
+            as_real(10 ** (digits - 1), "lr")

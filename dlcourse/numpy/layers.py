@@ -166,16 +166,38 @@ class Module:
         }
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters and buffers, checking names and shapes."""
+        """Copy arrays into the parameters and buffers, all or nothing: every entry's name, shape,
+        dtype and values are checked before the first one is copied."""
         own = {**{n: p.data for n, p in self.named_parameters()}, **dict(self.named_buffers())}
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict of arrays by parameter name, got {type(state).__name__}.")
         if set(state) != set(own):
             raise ValueError(f"state has keys {describe(sorted(map(str, state)))}, expected {sorted(own)}.")
+        checked = {name: _state_entry(state[name], name, target) for name, target in own.items()}
         for name, target in own.items():
-            value = as_float_array(state[name], name) if target.dtype.kind == "f" else np.asarray(state[name])
-            check_shape(value, name, target.shape)
-            target[...] = value
+            target[...] = checked[name]
+
+
+def _state_entry(value: object, name: str, target: np.ndarray) -> np.ndarray:
+    """One entry of a state dict, checked against the array it will be copied into: its shape, a
+    float (or, for a count such as ``num_batches_tracked``, an integer) dtype, and finite values
+    once cast to the target's dtype (1e300 is infinite in float32)."""
+    if target.dtype.kind == "f":
+        array = as_float_array(value, name, allow_nan=False)
+    else:
+        try:
+            array = np.asarray(value)
+        except Exception:  # a tensor on a GPU, an object NumPy cannot read
+            array = np.asarray(None)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be an integer count (dtype {target.dtype}), got {describe(value)}.")
+    check_shape(array, name, target.shape)
+    with np.errstate(over="ignore"):
+        array = array.astype(target.dtype)
+    infinite = int(np.isinf(array).sum()) if array.dtype.kind == "f" else 0
+    if infinite:
+        raise ValueError(f"{name} holds {infinite} infinite value(s) in {target.dtype}; a state must be finite.")
+    return array
 
 
 class Linear(Module):

@@ -35,15 +35,17 @@ import numpy as np
 from dlcourse.checks import check_cache
 from dlcourse.norm_checks import (
     as_normalized_shape,
+    as_num_features,
     check_batch_values,
     check_batchnorm,
     check_batchnorm_input,
+    check_eps,
     check_layernorm,
     check_layernorm_input,
     check_norm_settings,
 )
 from dlcourse.numpy.layers import Module, Parameter
-from dlcourse.validation import as_count, as_float_array, check_grad, check_positive
+from dlcourse.validation import as_float_array, check_grad
 
 __all__ = [
     "BatchNorm1d",
@@ -228,7 +230,7 @@ class _BatchNorm(Module):
     ndims: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
-        self.num_features = as_count(num_features, "num_features")
+        self.num_features = as_num_features(num_features)
         self.eps, self.momentum = check_norm_settings(eps, momentum)
         self.weight = Parameter(np.ones(self.num_features, dtype=np.float32))  # (C,) gamma
         self.bias = Parameter(np.zeros(self.num_features, dtype=np.float32))  # (C,) beta
@@ -303,7 +305,7 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5) -> None:
         self.normalized_shape = as_normalized_shape(normalized_shape)
-        self.eps = check_positive(eps, "eps")
+        self.eps = check_eps(eps)
         self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.float32))  # normalized_shape
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=np.float32))
         self.cache: tuple | None = None

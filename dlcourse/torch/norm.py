@@ -17,14 +17,16 @@ import torch
 
 from dlcourse.norm_checks import (
     as_normalized_shape,
+    as_num_features,
     check_batch_values,
     check_batchnorm,
     check_batchnorm_input,
+    check_eps,
     check_layernorm,
     check_layernorm_input,
     check_norm_settings,
 )
-from dlcourse.validation import as_count, as_float_tensor, check_grad, check_positive
+from dlcourse.validation import as_float_tensor, check_grad
 
 __all__ = [
     "BatchNorm1d",
@@ -176,7 +178,7 @@ class _BatchNorm(torch.nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
-        self.num_features = as_count(num_features, "num_features")
+        self.num_features = as_num_features(num_features)
         self.eps, self.momentum = check_norm_settings(eps, momentum)
         self.weight = torch.nn.Parameter(torch.ones(self.num_features))  # (C,) gamma
         self.bias = torch.nn.Parameter(torch.zeros(self.num_features))  # (C,) beta
@@ -240,7 +242,7 @@ class LayerNorm(torch.nn.Module):
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5) -> None:
         super().__init__()
         self.normalized_shape = as_normalized_shape(normalized_shape)
-        self.eps = check_positive(eps, "eps")
+        self.eps = check_eps(eps)
         self.weight = torch.nn.Parameter(torch.ones(self.normalized_shape))
         self.bias = torch.nn.Parameter(torch.zeros(self.normalized_shape))
 
