@@ -47,6 +47,7 @@ from dlcourse.validation import (
     check_methods,
     check_not_empty,
     check_positive,
+    check_rng,
     check_shape,
     describe,
     in_unit,
@@ -155,6 +156,8 @@ def episode_batch(episodes: Sequence[Trajectory], gamma: float) -> tuple[np.ndar
         obs (N, D) float32, actions (N,) int64, returns (N,) float64, with N = sum of the T_i;
         the reward-to-go never reaches across the end of an episode.
     """
+    if not isinstance(episodes, (list, tuple)) or not episodes or not all(isinstance(e, Trajectory) for e in episodes):
+        raise TypeError(f"episodes must be a non-empty list of Trajectory records, got {describe(episodes)}.")
     obs = np.concatenate([e.obs for e in episodes]).astype(np.float32, copy=False)  # (N, D)
     actions = np.concatenate([e.actions for e in episodes]).astype(np.int64, copy=False)  # (N,)
     returns = np.concatenate([reward_to_go(e.rewards, gamma) for e in episodes])  # (N,)
@@ -189,7 +192,9 @@ def advantages(returns: np.ndarray, values: np.ndarray, normalize: bool) -> np.n
 def check_probs(probs: np.ndarray) -> np.ndarray:
     """The action probabilities (A,) a policy gives in a state ``obs``, as float64: NaN (a network that
     overflows on a huge state) would leave nothing to draw or pick from."""
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = as_float_array(probs, "probs").astype(np.float64)
+    check_shape(probs, "probs", (None,))
+    check_not_empty(probs, "probs")
     if np.isnan(probs).any():
         raise ValueError("obs gives NaN action probabilities (the network overflowed on it); no action can be chosen.")
     return probs
@@ -202,7 +207,7 @@ def sample_action(probs: np.ndarray, rng: np.random.Generator) -> int:
     Both trees draw this way, so equal probabilities and equal generators give equal actions.
     """
     cumulative = np.cumsum(check_probs(probs))  # (A,)
-    u = rng.random() * cumulative[-1]
+    u = check_rng(rng).random() * cumulative[-1]
     return min(int(np.searchsorted(cumulative, u, side="right")), len(cumulative) - 1)
 
 
@@ -234,6 +239,7 @@ def check_episodes(episodes: Any, obs_dim: int, n_actions: int) -> list[Trajecto
         raise TypeError(
             f"episodes must be a non-empty list of Trajectory records, as collect_episode returns, got {describe(episodes)}."
         )
+    obs_dim, n_actions = as_count(obs_dim, "obs_dim"), as_count(n_actions, "n_actions")
     checked = []
     for i, episode in enumerate(episodes):
         if not isinstance(episode, tuple) or len(episode) != 3:

@@ -24,7 +24,8 @@ import torch
 
 import dlcourse.numpy
 import dlcourse.torch
-from dlcourse import augment, data, replay, rl, text, windows
+from dlcourse import augment, data, policy_gradient, replay, rl, text, windows
+from dlcourse.validation import as_float_array
 
 TREE_MODULES = (
     "activations",
@@ -45,8 +46,9 @@ TREE_MODULES = (
     "attention",
     "transformer",
     "chargpt",
+    "reinforce",
 )
-SHARED_MODULES = (data, text, rl, replay, augment, windows)
+SHARED_MODULES = (data, text, rl, replay, augment, windows, policy_gradient)
 
 
 def tree_modules(tree: str) -> list[Any]:
@@ -1295,10 +1297,134 @@ def _window_entries() -> None:
     )
 
 
+def _reinforce_entries(tree: str) -> None:
+    """REINFORCE: both trees' networks, loss and agent, and the shared policy-gradient module."""
+    Rf = _mod(tree, "reinforce")
+    pg = policy_gradient
+
+    def g() -> Gen:
+        return Gen(tree)
+
+    add_function(
+        tree,
+        Rf.policy_network,
+        lambda: {"obs_dim": 4, "n_actions": 2, "hidden": (8,), "rng": rng()},
+        "obs_dim n_actions hidden rng",
+    )
+    add_function(tree, Rf.value_network, lambda: {"obs_dim": 4, "hidden": (8,), "rng": rng()}, "obs_dim hidden rng")
+    add_function(
+        tree,
+        Rf.policy_loss_forward,
+        lambda: {"logits": g().randn(5, 2), "actions": g().ints(2, 5), "advantages": g().randn(5)},
+        "logits actions advantages",
+    )
+
+    def loss_bwd() -> dict[str, Any]:
+        _, cache = Rf.policy_loss_forward(g().randn(5, 2), g().ints(2, 5), g().randn(5))
+        return {"dout": 1.0, "cache": cache}
+
+    add_function(tree, Rf.policy_loss_backward, loss_bwd, "dout")
+    config = pg.ReinforceConfig(hidden=(8,), value_hidden=(8,), episodes_per_update=2)
+    add_function(
+        tree,
+        Rf.ReinforceAgent,
+        lambda: {"obs_dim": 4, "n_actions": 2, "rng": rng(), "config": config},
+        "obs_dim n_actions rng config",
+    )
+
+    def agent() -> Any:
+        return Rf.ReinforceAgent(4, 2, rng(), config)
+
+    def episodes() -> list[Any]:
+        gen = np.random.default_rng(3)
+        return [
+            pg.Trajectory(
+                gen.standard_normal((t, 4)).astype(np.float32), gen.integers(0, 2, t), np.ones(t, dtype=np.float64)
+            )
+            for t in (3, 5)
+        ]
+
+    obs = Gen("numpy").rng.standard_normal(4).astype(np.float32)
+    add_method(tree, Rf.ReinforceAgent, "probs", lambda: (agent(), {"obs": obs.copy()}), "obs")
+    add_method(tree, Rf.ReinforceAgent, "act", lambda: (agent(), {"obs": obs.copy()}), "obs")
+    add_method(tree, Rf.ReinforceAgent, "greedy", lambda: (agent(), {"obs": obs.copy()}), "obs")
+    add_method(tree, Rf.ReinforceAgent, "update", lambda: (agent(), {"episodes": episodes()}), "episodes")
+    add_method(
+        tree,
+        Rf.ReinforceAgent,
+        "load_state_dict",
+        lambda: (agent(), {"state": agent().state_dict()}),
+        "state",
+    )
+    if tree != "numpy":
+        return
+    shared = "shared"
+    add_function(shared, pg.ReinforceConfig, dict)
+    add_function(shared, pg.ReinforceHistory, dict)
+    add_function(
+        shared,
+        pg.Trajectory,
+        lambda: {"obs": np.zeros((2, 4), np.float32), "actions": np.zeros(2, np.int64), "rewards": np.ones(2)},
+    )
+    add_function(shared, pg.reward_to_go, lambda: {"rewards": [1.0, 0.0, 2.0], "gamma": 0.9}, "rewards gamma")
+    add_function(shared, pg.episode_batch, lambda: {"episodes": episodes(), "gamma": 0.9}, "episodes gamma")
+    add_function(
+        shared,
+        pg.advantages,
+        lambda: {"returns": np.array([1.0, 2.0, 3.0]), "values": np.array([0.5, 1.0, 1.0]), "normalize": True},
+        "returns values normalize",
+    )
+    add_function(shared, pg.check_probs, lambda: {"probs": np.array([0.25, 0.75])}, "probs")
+    add_function(shared, pg.sample_action, lambda: {"probs": np.array([0.25, 0.75]), "rng": rng()}, "probs rng")
+    add_function(shared, pg.check_reinforce_config, lambda: {"config": config}, "config")
+    add_function(
+        shared,
+        pg.check_policy_loss,
+        lambda: {
+            "logits": np.zeros((3, 2)),
+            "actions": np.array([0, 1, 1]),
+            "advantages": np.ones(3),
+            "to_array": as_float_array,
+        },
+        "logits actions advantages",
+    )
+    add_function(
+        shared,
+        pg.check_episodes,
+        lambda: {"episodes": episodes(), "obs_dim": 4, "n_actions": 2},
+        "episodes obs_dim n_actions",
+    )
+    add_function(
+        shared,
+        pg.collect_episode,
+        lambda: {"env": rl.make_env("CartPole-v1"), "policy": lambda o: 0, "seed": 0, "max_steps": 20},
+        "env policy seed max_steps",
+    )
+    add_function(
+        shared,
+        pg.train_reinforce,
+        lambda: {
+            "agent": Rf.ReinforceAgent(4, 2, rng(), config),
+            "env": rl.make_env("CartPole-v1", max_episode_steps=10),
+            "max_env_steps": 40,
+            "eval_env": rl.make_env("CartPole-v1", max_episode_steps=10),
+            "eval_every": 20,
+            "eval_episodes": 1,
+            "seed": 0,
+            "stop_at": 1e9,
+            "progress": False,
+        },
+        "agent env max_env_steps eval_env eval_every eval_episodes seed stop_at progress",
+        skip={"max_env_steps": LOOP_COUNT, "eval_episodes": LOOP_COUNT},
+    )
+
+
 _tree_entries("numpy")
 _tree_entries("torch")
 _attention_entries("numpy")
 _attention_entries("torch")
+_reinforce_entries("numpy")
+_reinforce_entries("torch")
 _shared_entries()
 _window_entries()
 
