@@ -4,6 +4,7 @@ pass for a wrong answer, and a correct answer passes whatever the learner's glob
 from __future__ import annotations
 
 import itertools
+import signal
 import time
 import warnings
 
@@ -148,6 +149,8 @@ def test_the_learners_function_runs_once_per_case(checker, solution):
         return solution(*args)
 
     feedback = checker(counted)
+    if not solution.__module__.startswith("dlcourse.exercises") and "your function uses" in feedback.message.lower():
+        return  # the reference is the package's own function, which the exercise forbids under any name
     assert feedback.passed, str(feedback)
     found = [int(word) for word in feedback.message.split() if word.isdigit()]
     if "test cases pass" in feedback.message and found:
@@ -174,13 +177,21 @@ def test_the_time_limit_also_works_off_the_main_thread(checker, solution):
     answer runs in a helper thread that is abandoned when the time is up."""
     import threading
 
-    box = {}
-    thread = threading.Thread(target=lambda: box.update(feedback=checker(busy_loop)))
+    box, stop = {}, threading.Event()
+
+    def loops_until_the_test_ends(*args):  # busy_loop, but the abandoned thread ends with the test
+        while not stop.is_set():
+            pass
+
+    thread = threading.Thread(target=lambda: box.update(feedback=checker(loops_until_the_test_ends)))
     start = time.perf_counter()
-    thread.start()
-    thread.join(10)
-    assert not thread.is_alive() and time.perf_counter() - start < 5
-    assert "did not return" in box["feedback"].message
+    try:
+        thread.start()
+        thread.join(10)
+        assert not thread.is_alive() and time.perf_counter() - start < 5
+        assert "did not return" in box["feedback"].message
+    finally:
+        stop.set()  # else the abandoned loop would slow every later test of this process
 
 
 @pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
@@ -197,3 +208,130 @@ def test_an_answer_that_wraps_the_folded_solution_fails(checker, solution, monke
     feedback = checker(wrapper)
     assert not feedback.passed and "folded solution" in feedback.message, str(feedback)
     assert checker(solution).passed
+
+
+def _guarded(checker, answer, seconds=30.0):
+    """The checker's verdict and how long it took, under a guard of the test's own: a checker that hangs
+    fails the test instead of stopping the suite."""
+    start = time.perf_counter()
+    with running.time_limit(seconds):
+        feedback = checker(answer)
+    return feedback, time.perf_counter() - start
+
+
+class LoopingRepr:
+    """A learner's object that cannot be shown: its ``__repr__`` never returns."""
+
+    def __repr__(self):
+        while True:
+            pass
+
+
+class RightButLoopingRepr(LoopingRepr):
+    """The right number, as an object whose ``__repr__`` never returns."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+
+
+class LoopingGetattr:
+    """A callable whose every missing attribute (``__code__``, ``__wrapped__``, ...) never comes back."""
+
+    def __call__(self, *args):
+        return None
+
+    def __getattr__(self, name):
+        while True:
+            pass
+
+
+class LoopingGetattribute:
+    """A callable that loops on every attribute read, even ``__class__``."""
+
+    def __call__(self, *args):
+        return None
+
+    def __getattribute__(self, name):
+        while True:
+            pass
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_a_learners_object_that_cannot_be_shown_gets_a_verdict_in_time(checker, solution):
+    """Feedback shows what the learner handed in; showing it runs the learner's ``__repr__``."""
+    feedback, seconds = _guarded(checker, LoopingRepr())
+    assert seconds < 5 * running.TIME_LIMIT_S + 2, f"{checker.__name__} took {seconds:.1f} s"
+    assert not feedback.passed and feedback.message.endswith("."), str(feedback)
+    assert "<object of type LoopingRepr>" in feedback.message, str(feedback)
+
+
+@pytest.mark.parametrize(("checker", "solution"), VALUE_PAIRS, ids=[c.__name__ for c, _ in VALUE_PAIRS])
+def test_a_right_value_that_cannot_be_shown_still_passes_in_time(checker, solution):
+    feedback, seconds = _guarded(checker, RightButLoopingRepr(solution))
+    assert seconds < 5 * running.TIME_LIMIT_S + 2, f"{checker.__name__} took {seconds:.1f} s"
+    assert feedback.passed, str(feedback)
+    feedback, seconds = _guarded(checker, RightButLoopingRepr(solution + 1))
+    assert seconds < 5 * running.TIME_LIMIT_S + 2 and not feedback.passed, str(feedback)
+
+
+@pytest.mark.parametrize(("checker", "solution"), FUNCTION_PAIRS, ids=IDS)
+def test_a_callable_whose_attributes_never_come_back_gets_a_verdict_in_time(checker, solution):
+    """Reading an answer's source or code object asks for its attributes: a learner's ``__getattr__`` (or
+    ``__getattribute__``) runs, and must run under a time limit like the rest of the learner's code."""
+    for answer in (LoopingGetattr(), LoopingGetattribute()):
+        feedback, seconds = _guarded(checker, answer)
+        assert seconds < 10 * running.TIME_LIMIT_S + 3, f"{checker.__name__} took {seconds:.1f} s"
+        assert not feedback.passed and feedback.message, str(feedback)
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0  # and no timer is left running
+
+
+def test_an_answer_that_first_imports_torch_is_not_cut_off_halfway_through_the_import():
+    """Stopping ``import torch`` halfway leaves torch broken for the session (a crash, in some versions): an
+    import does not count against the time limit, in a fresh interpreter where torch is not loaded yet."""
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip("torch")
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        from dlcourse.exercises import core, running
+        from dlcourse.exercises.core import Case
+        assert "torch" not in sys.modules
+        running.TIME_LIMIT_S = 0.01  # far less than torch takes to import
+
+        def doubled(x):
+            import torch
+            return torch.as_tensor(x).mul(2).numpy()
+
+        cases = [Case((np.arange(3.0),), "x = [0, 1, 2]")]
+        for _ in range(2):
+            feedback = core.check_function("doubled", doubled, lambda x: 2 * x, cases, hint="double it")
+            assert feedback.passed, str(feedback)
+        import torch
+        assert float(torch.ones(3).sum()) == 3.0
+        print("torch works")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "torch works" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_limit_inside_another_hands_the_outer_one_back():
+    """A checker that reads a learner's message (under a short limit) while the learner's code runs (under
+    its own) must not cancel the outer limit."""
+
+    def reads_a_message_then_loops():
+        running.describe_error(ValueError("boom"))
+        while True:
+            pass
+
+    start = time.perf_counter()
+    with running.time_limit(30):  # the test's guard
+        status, _, _ = running.call_limited(reads_a_message_then_loops, 0.5)
+    assert status == "timeout" and time.perf_counter() - start < 5

@@ -585,3 +585,116 @@ def test_the_notebooks_sigmoid_stub_fails_with_the_first_hint():
     tracking.reset_attempts()
     feedback = ch05.check_value_sigmoid(namespace["value_sigmoid"])
     assert not feedback.passed and feedback.hint == feedback.hints[0], str(feedback)
+
+
+def _stable(z):
+    """sigmoid of a real or complex z whose exponential never overflows."""
+    import cmath
+
+    return 1 / (1 + cmath.exp(-z)) if z.real >= 0 else cmath.exp(z) / (1 + cmath.exp(z))
+
+
+def sigmoid_by_complex_step(v):
+    h = 1e-20
+    slope = _stable(complex(v.data, h)).imag / h  # the complex step: exact to double precision
+    out = Value(_stable(v.data).real, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += slope * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def sigmoid_by_an_imaginary_literal(v):
+    h = 1e-20
+    z = v.data + h * 1j
+    slope = ((_own(z) - _own(z.conjugate())) / (2j * h)).real  # Im f(x + ih) / h, by literals only
+    out = Value(float(_own(v.data + 0j).real), (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += slope * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+def _own(z):
+    return 1 / (1 + np.exp(-z)) if z.real >= 0 else np.exp(z) / (1 + np.exp(z))
+
+
+def sigmoid_by_sympy(v):
+    import sympy
+
+    x = sympy.Symbol("x")
+    expression = 1 / (1 + sympy.exp(-x))
+    s, slope = float(expression.subs(x, v.data)), float(sympy.diff(expression, x).subs(x, v.data))
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad += slope * dout
+
+    out.local_backward = local_backward
+    return out
+
+
+@pytest.mark.parametrize(
+    ("answer", "route"),
+    [
+        (sigmoid_by_complex_step, "cmath"),
+        (sigmoid_by_an_imaginary_literal, "complex numbers"),
+        (sigmoid_by_sympy, "sympy"),
+    ],
+    ids=["complex-step", "imaginary-literal", "sympy"],
+)
+def test_value_sigmoid_refuses_complex_step_and_symbolic_derivatives(answer, route):
+    """Both give sigmoid's derivative to double precision, even at x = 20, without working it out by hand."""
+    for k, x in [(0, 20.0), (1, -1000.0), (1, 1000.0), (3, 0.3)]:
+        got, right = ch05_autograd._run(answer, k, x, 0.5, []), ch05_autograd._reference(k, x, 0.5)
+        np.testing.assert_allclose(got[1], right[1], rtol=1e-9, atol=1e-13)  # right: only the route refuses it
+    feedback = ch05.check_value_sigmoid(answer)
+    assert not feedback.passed and f"uses {route}" in feedback.message, str(feedback)
+
+
+def _stable_sigmoid_overwriting_the_gradient(v):
+    x = v.data
+    s = 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))  # finite for every x
+    out = Value(s, (v,), "sigmoid")
+
+    def local_backward(dout):
+        v.grad = s * (1 - s) * dout  # overwrites what other paths added
+
+    out.local_backward = local_backward
+    return out
+
+
+def test_value_sigmoid_compares_with_its_own_reference_whatever_the_learner_reassigns(monkeypatch):
+    """A learner who replaces the module's solution with their own answer does not make that answer right."""
+    monkeypatch.setattr(ch05_autograd, "solution_value_sigmoid", _stable_sigmoid_overwriting_the_gradient)
+    feedback = ch05.check_value_sigmoid(_stable_sigmoid_overwriting_the_gradient)
+    assert not feedback.passed and "rather than replacing" in " ".join(feedback.hints), str(feedback)
+
+
+class _LoopingAttributes:
+    """A callable whose every missing attribute (``__code__``, ``__wrapped__``) never comes back."""
+
+    def __call__(self, v):
+        return v
+
+    def __getattr__(self, name):
+        while True:
+            pass
+
+
+def test_value_sigmoid_reads_a_learners_object_under_a_time_limit(monkeypatch):
+    import time
+
+    from dlcourse.exercises import running
+
+    monkeypatch.setattr(running, "TIME_LIMIT_S", 0.3)
+    start = time.perf_counter()
+    with running.time_limit(20):  # the test's own guard: without it a hang would stop the suite
+        feedback = ch05.check_value_sigmoid(_LoopingAttributes())
+    assert time.perf_counter() - start < 5
+    assert not feedback.passed and feedback.message.endswith("."), str(feedback)
+    assert "cannot read the source" in feedback.message, str(feedback)

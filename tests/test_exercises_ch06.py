@@ -210,6 +210,91 @@ def test_batchnorm_step_accepts_other_correct_styles_and_refuses_the_finished_la
     assert _batchnorm_by_the_library(*case.args)[0].shape == case.args[0].shape  # it would have been right
 
 
+def _batchnorm_by_torch(call):
+    """A correct answer that hands the work to one of PyTorch's batch-norm routes, ``call(x, weight, bias,
+    running_mean, running_var, training, momentum, eps) -> out`` on float64 tensors."""
+
+    def step(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+        import torch
+
+        t = [torch.tensor(a, dtype=torch.float64) for a in (x, weight, bias, running_mean, running_var)]
+        out = call(*t, training, momentum, eps)  # updates t[3] and t[4], the running statistics, in place
+        return out.numpy(), t[3].numpy(), t[4].numpy()
+
+    return step
+
+
+def _torch_module(cls):
+    def call(x, w, b, rm, rv, training, momentum, eps):
+        import torch
+
+        layer = cls(x.shape[1], eps=eps, momentum=momentum).double().train(training)
+        with torch.no_grad():
+            layer.weight.copy_(w), layer.bias.copy_(b), layer.running_mean.copy_(rm), layer.running_var.copy_(rv)
+            out = layer(x)
+        rm.copy_(layer.running_mean), rv.copy_(layer.running_var)
+        return out
+
+    return call
+
+
+def _native(x, w, b, rm, rv, training, momentum, eps):
+    import torch
+
+    return torch.native_batch_norm(x, w, b, rm, rv, training, momentum, eps)[0]
+
+
+def _aten(x, w, b, rm, rv, training, momentum, eps):
+    import torch
+
+    return torch.ops.aten.native_batch_norm.default(x, w, b, rm, rv, training, momentum, eps)[0]
+
+
+def _legit(x, w, b, rm, rv, training, momentum, eps):
+    import torch
+
+    if training:
+        return torch._native_batch_norm_legit(x, w, b, rm, rv, training, momentum, eps)[0]
+    return torch._native_batch_norm_legit_no_training(x, w, b, rm, rv, momentum, eps)[0]
+
+
+def _functional(x, w, b, rm, rv, training, momentum, eps):
+    from torch.nn import functional as fn  # the name batch_norm never appears
+
+    return getattr(fn, "batch_" + "norm")(x, rm, rv, w, b, training, momentum, eps)
+
+
+def _three_d(x, w, b, rm, rv, training, momentum, eps):
+    import torch
+
+    out = _torch_module(torch.nn.BatchNorm3d)(x[..., None], w, b, rm, rv, training, momentum, eps)
+    return out[..., 0]
+
+
+@pytest.mark.parametrize("call", [_native, _aten, _legit, _functional, _three_d], ids=lambda f: f.__name__.strip("_"))
+def test_batchnorm_step_refuses_every_torch_batchnorm_route(call):
+    """Each of these gives the right numbers; the exercise asks for the stub's arithmetic, fixed."""
+    pytest.importorskip("torch")
+    answer = _batchnorm_by_torch(call)
+    for case in ch06_norm._cases():
+        for mine, right in zip(answer(*case.args), ch06.solution_batchnorm_step(*case.args), strict=True):
+            np.testing.assert_allclose(mine, right, rtol=1e-9, atol=1e-12)  # right: only the route refuses it
+    feedback = ch06.check_batchnorm_step(answer)
+    assert not feedback.passed and "uses" in feedback.message and "torch" in feedback.message, str(feedback)
+
+
+def _batchnorm_with_a_fixed_eps(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Right for the default eps only: the eps it is given is ignored."""
+    return _batchnorm_in_place(x, weight, bias, running_mean, running_var, training, momentum, 1e-5)
+
+
+def test_batchnorm_step_varies_eps_so_a_hard_coded_eps_fails():
+    assert any(case.args[7] != 1e-5 for case in ch06_norm._cases())
+    feedback = ch06.check_batchnorm_step(_batchnorm_with_a_fixed_eps)
+    assert not feedback.passed and "eps" in feedback.message, str(feedback)
+    assert "where your eps comes from" in feedback.hint, str(feedback)
+
+
 # (checker, typical wrong answer, words its hint contains at some stage)
 def _momentum(w, v, g, lr, mu):
     return ch06.solution_momentum_step(w, v, g, lr, mu)

@@ -541,3 +541,92 @@ def test_the_notebooks_broken_loop_fails_and_its_one_line_fix_passes(tmp_path):
     moved = next(i for i, line in enumerate(lines) if line.strip() == "state = next_state")
     lines[moved], lines[moved + 1] = lines[moved + 1], lines[moved]  # the fix: update first, then move on
     assert ch09.check_fix_q_learning(load("fixed", lines)).passed
+
+
+import dlcourse.policy_gradient as _renamed_package  # noqa: E402  (the aliases a learner's cell might bind)
+from dlcourse.policy_gradient import reward_to_go as _rtg  # noqa: E402
+
+
+def _split_by(rtg, rewards, terminated, truncated, next_values, gamma):
+    """A correct answer built on a reward-to-go of one episode: the learner's own helper."""
+    out, start = [], 0
+    for stop in np.flatnonzero(np.asarray(terminated) | np.asarray(truncated)):
+        tail = [] if terminated[stop] else [next_values[stop]]
+        out.extend(rtg([*rewards[start : stop + 1], *tail], gamma)[: stop + 1 - start])
+        start = stop + 1
+    return np.array(out)
+
+
+def _rtg_by_an_aliased_function(rewards, terminated, truncated, next_values, gamma):
+    return _split_by(_rtg, rewards, terminated, truncated, next_values, gamma)  # bound above, by another name
+
+
+def _rtg_by_an_aliased_module(rewards, terminated, truncated, next_values, gamma):
+    return _split_by(_renamed_package.__dict__["reward_" + "to_go"], rewards, terminated, truncated, next_values, gamma)
+
+
+def _rtg_by_import_module(rewards, terminated, truncated, next_values, gamma):
+    import importlib
+
+    package = importlib.import_module("dlcourse." + "policy_gradient")  # a name built at run time
+    return _split_by(package.__dict__["reward_" + "to_go"], rewards, terminated, truncated, next_values, gamma)
+
+
+def _rtg_by_import_module_constant(rewards, terminated, truncated, next_values, gamma):
+    import importlib
+
+    package = importlib.import_module("dlcourse.policy_gradient")
+    return _split_by(package.__dict__["reward_" + "to_go"], rewards, terminated, truncated, next_values, gamma)
+
+
+@pytest.mark.parametrize(
+    ("answer", "route"),
+    [
+        (_rtg_by_an_aliased_function, "dlcourse"),
+        (_rtg_by_an_aliased_module, "dlcourse"),
+        (_rtg_by_import_module, "import_module"),
+        (_rtg_by_import_module_constant, "dlcourse"),
+    ],
+    ids=["from-import-as", "import-as", "computed-import", "import-module"],
+)
+def test_batch_reward_to_go_refuses_the_package_under_any_name(answer, route):
+    """An alias bound in the cell above (or an import by string) hides the package's name from the answer's
+    source; the checker looks at what the names are bound to."""
+    right = ch09_pg.solution_batch_reward_to_go(*_PG_BOTH_MID)
+    np.testing.assert_allclose(answer(*_PG_BOTH_MID), right, rtol=1e-12)  # right: only the route refuses it
+    feedback = ch09.check_batch_reward_to_go(answer)
+    assert not feedback.passed and f"uses {route}" in feedback.message, str(feedback)
+    assert feedback.message.count(". ") == 0 and feedback.message.endswith(".")  # one sentence
+
+
+_no, _yes = False, True
+_PG_BOTH_MID = (  # both flags in the middle of the buffer, then an episode that is cut off
+    np.array([1.0, 2.0, 1.0, 0.5, 1.0]),
+    np.array([_no, _yes, _no, _no, _no]),
+    np.array([_no, _yes, _no, _no, _yes]),
+    np.array([1.0, 4.0, 2.0, -1.0, 3.0]),
+    0.9,
+)
+
+
+def _rtg_each_ending_by_one_flag(rewards, terminated, truncated, next_values, gamma):
+    """Restarts from 0 after a fall and from the estimate after a cut, but a step with both flags set is
+    neither: it treats that ending like no ending at all (right only when it is the buffer's last step)."""
+    out, g = np.zeros(len(rewards)), 0.0
+    for t in reversed(range(len(rewards))):
+        if terminated[t] and not truncated[t]:
+            g = 0.0
+        elif truncated[t] and not terminated[t]:
+            g = next_values[t]
+        g = rewards[t] + gamma * g
+        out[t] = g
+    return out
+
+
+def test_batch_reward_to_go_has_a_fall_on_the_last_tick_in_the_middle_of_the_buffer():
+    """Every earlier case puts a step with both flags at the end of the buffer, where no restart looks the
+    same as a restart from 0; a case with one in the middle tells them apart."""
+    wrong = _rtg_each_ending_by_one_flag(*_PG_BOTH_MID)
+    assert not np.allclose(wrong, ch09_pg.solution_batch_reward_to_go(*_PG_BOTH_MID))
+    feedback = ch09.check_batch_reward_to_go(_rtg_each_ending_by_one_flag)
+    assert not feedback.passed, str(feedback)

@@ -42,6 +42,9 @@ def solution_value_sigmoid(v: Value) -> Value:
     return out
 
 
+_SOLUTION = solution_value_sigmoid  # the reference, bound at import: a learner's reassignment does not reach it
+
+
 @dataclass(frozen=True)
 class _Graph:
     """A graph around the sigmoid node: ``v = node(x, y)``, ``s = sigmoid(v)``, ``L = rest(s, v, x, y)``."""
@@ -211,8 +214,8 @@ def _structure(out: Any, v: Value) -> tuple[str, Hint] | None:
 _LEAF_BACKWARD = Value(0.0).local_backward.__code__  # what a node without its own backward function has
 
 
-def _reference(graph: int, x: float, y: float) -> Any:
-    return _run(solution_value_sigmoid, graph, x, y, [])
+def _reference(graph: int, x: float, y: float, solution: Callable[[Value], Value] = _SOLUTION) -> Any:
+    return _run(solution, graph, x, y, [])
 
 
 def _wrong(slope: Callable[[float, float, float], float], overwrite: bool = False) -> Callable[..., Any]:
@@ -220,7 +223,7 @@ def _wrong(slope: Callable[[float, float, float], float], overwrite: bool = Fals
     (or overwrites v.grad with it)."""
 
     def sigmoid(v: Value) -> Value:
-        s = solution_value_sigmoid(v).data
+        s = _SOLUTION(v).data
         out = Value(s, (v,), "sigmoid")
 
         def local_backward(dout: float) -> None:
@@ -232,22 +235,31 @@ def _wrong(slope: Callable[[float, float, float], float], overwrite: bool = Fals
     return lambda graph, x, y: _run(sigmoid, graph, x, y, [])
 
 
+_BY_HAND = "this exercise asks for the derivative worked out by hand"
+
+
 def _calls_backward(answer: Any) -> str:
-    """A refusal when the answer differentiates with the engine itself (``something.backward()``)."""
-    tree = routes.source_tree(answer)
-    calls = tree is not None and any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
-        for n in ast.walk(tree)
-    )
-    return (
-        "your function calls backward(), but this exercise asks for the derivative worked out by hand." if calls else ""
-    )
+    """A refusal when the answer differentiates with the engine itself (``something.backward()``); the
+    answer is read under a time limit, as reading a learner's object may run its code."""
+
+    def read(answer: Any) -> str:
+        tree = routes.source_tree(answer)
+        calls = tree is not None and any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "backward"
+            for n in ast.walk(tree)
+        )
+        return f"your function calls backward(), but {_BY_HAND}." if calls else ""
+
+    return routes.read_limited(read, answer, _BY_HAND)
 
 
 _NOT_BY_MACHINE = routes.forbid_names(
     ("torch", "autograd", "jax", "tensorflow", "numerical_gradient", "gradcheck", "derivative", "approx_fprime")
-    + ("_unary", "sigmoid_backward", "sigmoid_forward"),
-    "this exercise asks for the derivative worked out by hand, not a finite difference or automatic differentiation",
+    + ("_unary", "sigmoid_backward", "sigmoid_forward")
+    + ("sympy", "symengine", "lambdify")  # symbolic differentiation
+    + ("cmath", "complex", "complex64", "complex128", "imag"),  # the complex step, f(x + ih).imag / h
+    f"{_BY_HAND}, not a finite difference, a complex step, symbolic or automatic differentiation",
+    imaginary=True,
 )
 
 
@@ -267,7 +279,7 @@ def check_value_sigmoid(answer: Any) -> Feedback:
     wrapped: list[bool] = []
 
     def watched(graph: int, x: float, y: float) -> Any:
-        stop = core.watch_solution_calls(answer, solution_value_sigmoid)
+        stop = core.watch_solution_calls(answer, _SOLUTION)
         try:
             return _run(answer, graph, x, y, problems)
         finally:

@@ -75,14 +75,16 @@ def _variant(
     unbiased_normalisation: bool = False,
     batch_in_eval: bool = False,
     no_eps: bool = False,
+    fixed_eps: bool = False,
 ) -> Callable[..., tuple]:
     """``batchnorm_step`` with typical mistakes (the exercise's stub: ``mixed_channels`` and ``count="n"``).
 
-    ``count`` is the number of values in the unbiased correction m / (m - 1): ``"m"`` (N H W, right),
-    ``"n"`` (the batch size), ``"size"`` (every value of x) or ``"none"`` (no correction)."""
+        ``count`` is the number of values in the unbiased correction m / (m - 1): ``"m"`` (N H W, right),
+        ``"n"`` (the batch size), ``"size"`` (every value of x) or ``"none"`` (no correction); ``fixed_eps``
+    uses the default 1e-5 whatever eps it is given."""
 
     def step(x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5):
-        eps = 0.0 if no_eps else eps
+        eps = 0.0 if no_eps else 1e-5 if fixed_eps else eps
         n, c, h, w = x.shape
         if training or batch_in_eval:
             flat = x.reshape(-1, c) if mixed_channels else x.transpose(0, 2, 3, 1).reshape(-1, c)  # (N*H*W, C)
@@ -113,15 +115,28 @@ def _cases() -> list[Case]:
     cases = []
     shapes = ((2, 2, 1, 2, 0.1, True), (4, 3, 2, 2, 0.1, True), (2, 2, 3, 1, 0.3, True), (2, 3, 2, 1, 0.1, False))
     shapes += ((1, 2, 2, 3, 0.1, True), (2, 2, 1, 1, 1.0, True))  # one image; a single value per image
-    for n, c, h, w, momentum, training in shapes:
+    shapes += ((3, 3, 2, 2, 0.1, True, 1e-2), (2, 3, 1, 2, 0.1, False, 0.1))  # an eps of its own, both modes
+    for n, c, h, w, momentum, training, *other_eps in shapes:
+        eps = other_eps[0] if other_eps else 1e-5
         spread = np.array([2.0, 0.01, 0.5])[:c]  # the second channel barely varies: eps matters there
         x = rng.normal(size=(n, c, h, w)) * spread[:, None, None] + rng.normal(size=(c, 1, 1))  # (N, C, H, W)
         weight, bias = rng.uniform(0.5, 1.5, size=c), rng.normal(size=c)
         running_mean, running_var = rng.normal(size=c), rng.uniform(0.5, 2.0, size=c)
         mode = "a training batch" if training else "an evaluation batch"
-        label = f"{mode} x of shape {(n, c, h, w)}, momentum {momentum}"
-        cases.append(Case((x, weight, bias, running_mean, running_var, training, momentum, 1e-5), label))
+        label = f"{mode} x of shape {(n, c, h, w)}, momentum {momentum}" + (f", eps {eps:g}" if other_eps else "")
+        cases.append(Case((x, weight, bias, running_mean, running_var, training, momentum, eps), label))
     return cases
+
+
+_FINISHED_LAYERS = (
+    ("torch", "dlcourse", "batchnorm_forward", "_channels_last_flat")  # any torch route, the course's own layer
+    + ("batch_norm", "native_batch_norm", "_native_batch_norm_legit", "cudnn_batch_norm", "miopen_batch_norm")
+    + ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d")
+    + ("SyncBatchNorm", "_BatchNorm", "_NormBase", "batch_norm_stats", "batch_norm_elemt", "aten")
+)
+"""What the answer may not use: every PyTorch batch-norm route (``torch.nn.functional.batch_norm``,
+``torch.batch_norm``, ``torch.native_batch_norm``, ``torch.ops.aten...``, the ``BatchNorm`` modules), and
+torch itself, which the NumPy exercise never needs."""
 
 
 @checker
@@ -142,8 +157,7 @@ def check_batchnorm_step(answer: Any) -> Feedback:
         ),
         parts=("out", "running_mean", "running_var"),
         forbid=forbid_names(
-            ("batchnorm_forward", "BatchNorm1d", "BatchNorm2d", "batch_norm", "_channels_last_flat"),
-            "this exercise asks you to fix the stub's own arithmetic, not to call a finished layer",
+            _FINISHED_LAYERS, "this exercise asks you to fix the stub's own arithmetic, not to call a finished layer"
         ),
         mistakes=[
             Mistake(
@@ -226,6 +240,14 @@ def check_batchnorm_step(answer: Any) -> Feedback:
                     "Training batches are right, but an evaluation batch is not: in evaluation mode an "
                     "example's output must not depend on the other examples of its batch.",
                     "In evaluation mode normalise with running_mean and running_var, and return them unchanged.",
+                ),
+            ),
+            Mistake(
+                _variant(fixed_eps=True),
+                (
+                    "Right for the default eps, but not for a call that passes another one: look at where your "
+                    "eps comes from.",
+                    "eps is an argument of batchnorm_step: use the value the caller passes, not a number of your own.",
                 ),
             ),
             Mistake(

@@ -152,6 +152,8 @@ def check_batch_reward_to_go(answer: Any) -> Feedback:
         ),
         ([1.0, 2.0, 1.0, 1.0], [no, no, no, yes], [no, yes, no, yes], [0.5, -3.0, 2.0, 7.0], 1.0),
         ([3.0, 1.0, 2.0], [no, no, no], [no, no, yes], [4.0, 4.0, 4.0], 0.0),
+        # both flags in the middle of the buffer, then a cut-off episode: each ending is told apart from the others
+        ([1.0, 2.0, 1.0, 0.5, 1.0], [no, yes, no, no, no], [no, yes, no, no, yes], [1.0, 4.0, 2.0, -1.0, 3.0], 0.9),
     ]
     cases = [
         Case(

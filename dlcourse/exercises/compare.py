@@ -38,7 +38,27 @@ class Outcome:
     extra: dict = field(default_factory=dict)
 
 
+_PLAIN = (np.ndarray, float, int, bool, np.float64, np.float32, np.int64, type(None))  # no learner's code in them
+
+
 def fmt(value: Any, precision: int = 4) -> str:
+    """``value`` for a feedback message, in one short line. A learner's object is shown under the time
+    limit (its ``__repr__`` may never return) and as ``<object of type X>`` when it cannot be; never raises."""
+    try:
+        if type(value) in _PLAIN and (type(value) is not np.ndarray or value.dtype.kind in "biufc"):
+            return _fmt(value, precision)
+    except Exception:
+        return _unshown(value)
+    status, text, _ = running.call_limited(lambda: _fmt(value, precision), running.TIME_LIMIT_S)
+    return text if status == "ok" and isinstance(text, str) else _unshown(value)
+
+
+def _unshown(value: Any) -> str:
+    """What stands for a value that could not be shown: its type's own name (no learner's metaclass asked)."""
+    return f"<object of type {type.__dict__['__name__'].__get__(type(value))}>"
+
+
+def _fmt(value: Any, precision: int) -> str:
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
         value = float(value)
     if isinstance(value, np.ndarray):
@@ -48,7 +68,7 @@ def fmt(value: Any, precision: int = 4) -> str:
     try:
         text = repr(value)
     except Exception:
-        text = f"a {type(value).__name__}"
+        text = _unshown(value)
     return running.short(text, lines=1, width=120)
 
 

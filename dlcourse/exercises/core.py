@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import html
 import sys
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -213,7 +214,8 @@ def watch_solution_calls(answer: Callable[..., Any], reference: Callable[..., An
     """Start watching the learner's call for calls of an exercise's ``solution_*`` or of the
     checker's reference; the returned function stops the watch and says whether one was seen.
     Handing the folded solution itself to the checker is fine: a solution cell does that."""
-    code = getattr(answer, "__code__", None)
+    function = answer.__func__ if isinstance(answer, types.MethodType) else answer
+    code = function.__code__ if isinstance(function, types.FunctionType) else None  # no learner's __getattr__ asked
     reference_code = getattr(reference, "__code__", None)
     if code is reference_code or getattr(code, "co_filename", "").startswith(_EXERCISES):
         return lambda: False
@@ -357,16 +359,16 @@ def check_value(
             return Feedback(exercise, False, message, hint)
         want = np.asarray(expected, dtype=np.float64)
         status, converted, _ = running.call_limited(
-            lambda: to_array(answer), running.TIME_LIMIT_S
-        )  # an __array__ may loop
+            lambda: clean(answer), running.TIME_LIMIT_S
+        )  # an __array__ may loop: the answer is read once, here, and only what was read is compared
         if status != "ok":
             return Feedback(
                 exercise, False, f"your answer could not be read as a number within {running.TIME_LIMIT_S:g} s.", hint
             )
-        outcome = compare(answer, want, "this question", rtol, 1e-12)
+        outcome = compare(converted, want, "this question", rtol, 1e-12)
         if outcome.ok:
             return Feedback(exercise, True, f"{fmt(answer)} is right.")
-        got = to_array(answer)
+        got = to_array(converted)
         if "got" in outcome.extra:  # numbers of the right shape but wrong: say how, not what
             if want.ndim == 0:
                 message = f"{fmt(answer)} is not right: it is too {'high' if got > want else 'low'}."

@@ -6,6 +6,10 @@ macOS, in the main thread, which is where a notebook runs cells). Elsewhere (Win
 called from another thread) the function runs in a helper thread that is abandoned when the time
 is up: the checker still answers in time, but a loop that never ends keeps running in the
 background until the kernel is restarted.
+
+Importing a module does not count against the limit (up to :data:`IMPORT_GRACE_S`): an answer whose
+first line is ``import torch`` must not be stopped halfway through the import, which would leave
+torch broken for the rest of the session.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import io
 import signal
+import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,6 +27,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "IMPORT_GRACE_S",
     "TIME_LIMIT_S",
     "TimeUp",
     "call_limited",
@@ -33,6 +40,7 @@ __all__ = [
 ]
 
 TIME_LIMIT_S = 3.0  # seconds a learner's function may run on one case
+IMPORT_GRACE_S = 60.0  # seconds past the limit that a module being imported may still take
 
 
 class TimeUp(BaseException):
@@ -40,25 +48,43 @@ class TimeUp(BaseException):
     own ``except Exception`` cannot swallow it)."""
 
 
+def _importing(frame: Any) -> bool:
+    """Whether ``frame`` or a caller of it is loading a module (not only looking up one already loaded)."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_load_unlocked" and code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield  # no timer signal here: call_limited uses a helper thread instead
         return
+    start = time.monotonic()
+    grace_end = start + seconds + IMPORT_GRACE_S
 
     def alarm(signum: int, frame: Any) -> None:
+        if _importing(frame) and time.monotonic() < grace_end:
+            return  # a module half-imported stays broken: the next tick, after the import, stops the code
         raise TimeUp
 
     previous = signal.signal(signal.SIGALRM, alarm)
     # Re-armed every 0.2 s until the call is left: code that catches one TimeUp (a bare
     # ``except:``) gets another. A loop that swallows every exception cannot be stopped this way;
-    # interrupt the kernel then.
-    signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
+    # interrupt the kernel then. A limit inside another (a checker reading a learner's message while
+    # the learner's code runs) hands the outer one back, less the time spent, when it is left.
+    outer, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer > 0:
+            left = max(outer - (time.monotonic() - start), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 
 
 def call_limited(fn: Callable[[], Any], seconds: float) -> tuple[str, Any, str]:
@@ -90,11 +116,19 @@ def call_limited(fn: Callable[[], Any], seconds: float) -> tuple[str, Any, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         worker.start()
         worker.join(seconds)
+        grace_end = time.monotonic() + IMPORT_GRACE_S
+        while worker.is_alive() and time.monotonic() < grace_end and _importing(_frame_of(worker)):
+            worker.join(0.05)  # an import in progress is waited for, as under the timer signal
     if worker.is_alive():
         return "timeout", None, out.getvalue()
     if "error" in box:
         return "raised", box["error"], out.getvalue()
     return "ok", box.get("result"), out.getvalue()
+
+
+def _frame_of(thread: threading.Thread) -> Any:
+    """The frame that ``thread`` is running now, or None."""
+    return sys._current_frames().get(thread.ident or -1)
 
 
 def run_answer(fn: Callable[[], Any]) -> tuple[str, Any, str]:
