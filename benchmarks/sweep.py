@@ -1,10 +1,11 @@
 """Try variations of a benchmark's settings, scored on validation data only: how its settings were chosen.
 
-Two benchmarks have settings that were chosen this way:
+Three benchmarks have settings that were chosen this way:
 
 - ``char_lm``: each variant replaces settings of ``bench_rnn.CHAR_LM``, trains from the same seed
   on the same text for the same wall-clock budget, and is scored on the validation part of the
   book (``val_loss``, lower is better);
+- ``char_transformer``: the same, with ``bench_attention.CHAR_TRANSFORMER``;
 - ``cnn_mnist``: each variant replaces settings of ``bench_cnn.RECIPE``, trains with seed 0, and
   is scored on the 1,000 validation digits (``val_acc``, higher is better).
 
@@ -31,7 +32,12 @@ from pathlib import Path
 
 from bench_common import Result
 
-TARGETS = {"char_lm": ("val_loss", "lower"), "cnn_mnist": ("val_acc", "higher")}
+TARGETS = {
+    "char_lm": ("val_loss", "lower"),
+    "char_transformer": ("val_loss", "lower"),
+    "cnn_mnist": ("val_acc", "higher"),
+}
+BUDGETED = ("char_lm", "char_transformer")  # trained for a wall-clock budget (--budget)
 
 
 def settings(target: str) -> dict:
@@ -40,6 +46,10 @@ def settings(target: str) -> dict:
         from bench_rnn import CHAR_LM
 
         return CHAR_LM
+    if target == "char_transformer":
+        from bench_attention import CHAR_TRANSFORMER
+
+        return CHAR_TRANSFORMER
     from bench_cnn import RECIPE
 
     return RECIPE
@@ -69,6 +79,10 @@ def score(target: str, config: dict, budget: float) -> Result:
         from bench_rnn import char_lm_row
 
         return char_lm_row(config, budget, progress=False, final=False)
+    if target == "char_transformer":
+        from bench_attention import char_transformer_row
+
+        return char_transformer_row(config, budget, progress=False, final=False)
     from bench_cnn import cnn_mnist_row
 
     return cnn_mnist_row(config, seeds=[0], final=False)[0]  # the first device: torch-cpu
@@ -78,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", choices=sorted(TARGETS), help="the benchmark whose settings vary")
     parser.add_argument("variants", nargs="+", metavar="JSON", help="settings to change, e.g. '{\"seq_len\": 50}'")
-    parser.add_argument("--budget", type=float, default=300.0, help="char_lm: seconds of training per variant")
+    parser.add_argument(
+        "--budget", type=float, default=300.0, help="char_lm, char_transformer: seconds of training per variant"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the rows as JSON")
     parser.add_argument("--save", action="store_true", help="write dlcourse/bench_data/sweeps/<target>.json")
     args = parser.parse_args(argv)
@@ -93,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = (
             f"steps {m['steps']:6d}  last train loss "
             + ("n/a" if m["last_train_loss"] is None else f"{m['last_train_loss']:.4f}")
-            if args.target == "char_lm"
+            if args.target in BUDGETED
             else f"train {m['train_s']:.1f} s"
         )
         print(f"{text:40s} {metric} {m[metric]:.4f}  {extra}", flush=True)

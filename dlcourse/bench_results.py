@@ -291,6 +291,24 @@ GOALS = [
         "character LSTM on Moby Dick: loss <= 1.40 nats/char on the book's final 10 % (settings chosen on the 10 % before)",
     ),
     Goal("char_lm", "torch-cpu", "train_s", operator.le, 300.0, "... within 300 s of training"),
+    Goal(
+        "attention_step",
+        "numpy",
+        "speed_vs_torch_cpu",
+        operator.ge,
+        0.5,
+        "NumPy multi-head causal self-attention forward+backward >= 0.5x torch CPU",
+    ),
+    Goal(
+        "char_transformer",
+        "torch-cpu",
+        "test_loss",
+        operator.le,
+        1.40,
+        "character transformer on Moby Dick: loss <= 1.40 nats/char on the final 10 %, as char_lm (settings chosen on the 10 % before)",
+    ),
+    Goal("char_transformer", "torch-cpu", "test_loss", operator.le, 1.55, "... and at the very least <= 1.55"),
+    Goal("char_transformer", "torch-cpu", "train_s", operator.le, 300.0, "... within 300 s of training"),
     *(
         goal
         for impl in ("torch-cpu", "numpy")

@@ -1,7 +1,7 @@
 """Plot helpers with one house style, so every figure in the book looks the same.
 
 Call :func:`use_style` once per notebook (``dlcourse.plotting.use_style()``); the other
-helpers draw into a Matplotlib ``Axes`` and return it, among them chapter 9's FrozenLake
+helpers draw into a Matplotlib ``Axes`` and return it, among them chapter 10's FrozenLake
 value and policy grid (:func:`plot_frozenlake`).
 """
 

@@ -10,7 +10,7 @@ result carries two renderings of the same thing:
 The book's ``_config.yml`` ranks ``text/html`` above the widget view, so the static
 version is what a reader of the HTML book gets; JupyterLab prefers the live widget.
 
-:func:`animate` turns rendered frames (chapter 9's CartPole) into a player that also needs
+:func:`animate` turns rendered frames (chapter 10's CartPole) into a player that also needs
 neither a kernel nor the network.
 """
 

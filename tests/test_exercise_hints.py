@@ -11,19 +11,19 @@ import re
 import numpy as np
 import pytest
 
-from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, tracking
+from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, tracking
 from dlcourse.exercises.core import Feedback
 
 from .exercise_suite import call, companions, garbage
 
-CHAPTER_MODULES = [ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09]
+CHAPTER_MODULES = [ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10]
 # a chapter whose checkers outgrow one module keeps the rest in chNN_more.py or chNN_<topic>.py
 MORE = [extra for m in CHAPTER_MODULES for extra in companions(m)]
 MODULES = CHAPTER_MODULES + MORE
 TABLES = {
     "ch01": "tests.test_exercises",
     "ch02": "tests.test_exercises",
-    **{f"ch0{i}": f"tests.test_exercises_ch0{i}" for i in range(3, 10)},
+    **{f"ch{i:02d}": f"tests.test_exercises_ch{i:02d}" for i in range(3, 11)},
 }
 
 

@@ -11,11 +11,11 @@ import warnings
 import numpy as np
 import pytest
 
-from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, compare, core, running
+from dlcourse.exercises import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, compare, core, running
 
 from .exercise_suite import companions, discover
 
-CHAPTERS = [ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09]
+CHAPTERS = [ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10]
 # a chapter whose checkers outgrow one module keeps the rest in chNN_more.py or chNN_<topic>.py
 MORE = [extra for m in CHAPTERS for extra in companions(m)]
 PAIRS = discover(*CHAPTERS, *MORE)

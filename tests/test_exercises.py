@@ -395,8 +395,8 @@ def test_discovery_finds_every_exercise_of_every_chapter():
     import importlib
     import inspect
 
-    for n in range(1, 10):
-        module = importlib.import_module(f"dlcourse.exercises.ch0{n}")
+    for n in range(1, 11):
+        module = importlib.import_module(f"dlcourse.exercises.ch{n:02d}")
         modules = [module, *companions(module)]
         found = {checker.__name__ for checker, _ in discover(*modules)}
         defined = {
@@ -425,7 +425,7 @@ MORE = discover(ch02_more)
 @pytest.mark.parametrize(("checker", "solution"), MORE, ids=[c.__name__ for c, _ in MORE])
 @pytest.mark.parametrize("hostile_test", HOSTILE, ids=[t.__name__ for t in HOSTILE])
 def test_hostile_answers_against_the_checkers_of_ch02_more(hostile_test, checker, solution, monkeypatch):
-    """tests/test_exercise_hostile.py discovers the checkers defined in ch01.py to ch09.py; the ones
+    """tests/test_exercise_hostile.py discovers the checkers defined in ch01.py to ch10.py; the ones
     in ch02_more.py get the same treatment here."""
     monkeypatch.setattr(running, "TIME_LIMIT_S", 0.3)
     hostile_test(checker, solution)

@@ -441,7 +441,7 @@ def test_exception_inside_learner_code_is_reported():
     assert "raised RuntimeError: boom" in feedback.message and "x (2, 3)" in feedback.message
 
 
-# tests/test_exercise_hostile.py discovers the checkers defined in ch01 ... ch09 only; the same
+# tests/test_exercise_hostile.py discovers the checkers defined in ch01 ... ch10 only; the same
 # hostile answers for those defined in ch08_more:
 
 

@@ -59,9 +59,13 @@ def _importing(frame: Any) -> bool:
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
+def time_limit(seconds: float) -> Iterator[dict[str, bool]]:
+    """Raise :class:`TimeUp` in the running code after ``seconds`` (and every 0.2 s after that).
+    Yields a record whose ``"fired"`` says whether it did: code that swallowed the TimeUp and
+    returned all the same has still run out of time."""
+    state = {"fired": False}
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield  # no timer signal here: call_limited uses a helper thread instead
+        yield state  # no timer signal here: call_limited uses a helper thread instead
         return
     start = time.monotonic()
     grace_end = start + seconds + IMPORT_GRACE_S
@@ -69,6 +73,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     def alarm(signum: int, frame: Any) -> None:
         if _importing(frame) and time.monotonic() < grace_end:
             return  # a module half-imported stays broken: the next tick, after the import, stops the code
+        state["fired"] = True
         raise TimeUp
 
     previous = signal.signal(signal.SIGALRM, alarm)
@@ -78,7 +83,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     # the learner's code runs) hands the outer one back, less the time spent, when it is left.
     outer, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds, 0.2)
     try:
-        yield
+        yield state
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -96,8 +101,11 @@ def call_limited(fn: Callable[[], Any], seconds: float) -> tuple[str, Any, str]:
     out = io.StringIO()
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
         try:
-            with time_limit(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                return "ok", fn(), out.getvalue()
+            with time_limit(seconds) as limit, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                result = fn()
+            if limit["fired"]:  # the code caught its TimeUp and went on: it ran out of time all the same
+                return "timeout", None, out.getvalue()
+            return "ok", result, out.getvalue()
         except TimeUp:
             return "timeout", None, out.getvalue()
         except KeyboardInterrupt:
@@ -147,7 +155,8 @@ def describe_error(exc: BaseException) -> str:
     """The exception's name and a short message, read under the time limit (a learner's exception
     may have a ``__str__`` that never returns)."""
     status, text, _ = call_limited(lambda: short(exc), 1.0)
-    return f"{type(exc).__name__}: {text if status == 'ok' else 'a message that could not be read'}"
+    name = type.__dict__["__name__"].__get__(type(exc))  # the class's own name: a metaclass cannot slow it
+    return f"{name}: {text if status == 'ok' else 'a message that could not be read'}"
 
 
 def short(text: str, lines: int = 3, width: int = 200) -> str:

@@ -51,7 +51,8 @@ CHAPTERS = {
     "ch06": "Training in practice",
     "ch07": "Convolutional networks",
     "ch08": "Recurrent networks",
-    "ch09": "Deep reinforcement learning",
+    "ch09": "Attention and transformers",
+    "ch10": "Deep reinforcement learning",
 }
 PROGRESS_ENV = "DLCOURSE_PROGRESS"
 

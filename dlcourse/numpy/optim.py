@@ -13,7 +13,7 @@ separate arrays, one per parameter.
 
 Gradient clipping (:func:`clip_grad_norm`) lives here too: it changes the gradients just before
 a step, the same way in every model that uses it (the recurrent networks of chapter 8 and DQN in
-chapter 9).
+chapter 10).
 
 Mirrored by :mod:`dlcourse.torch.optim`.
 """

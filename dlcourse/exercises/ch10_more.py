@@ -1,7 +1,7 @@
-"""Checkers and solutions for chapter 9, continued: TD targets that tell a time limit from an ending,
+"""Checkers and solutions for chapter 10, continued: TD targets that tell a time limit from an ending,
 tabular Q-learning trained on the slippery lake within a step budget, and a Q-learning loop with a bug.
 
-Re-exported by :mod:`dlcourse.exercises.ch09`, so that notebooks call ``ch09.check_train_frozenlake``.
+Re-exported by :mod:`dlcourse.exercises.ch10`, so that notebooks call ``ch10.check_train_frozenlake``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _floats(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-# ----------------------------------------------------------------------------- 9.6 a time limit is not an ending
+# ----------------------------------------------------------------------------- 10.6 a time limit is not an ending
 
 
 def solution_td_targets_with_truncation(
@@ -85,7 +85,7 @@ _TRUNCATION_MISTAKES = [
 
 @checker
 def check_td_targets_with_truncation(answer: Any) -> Feedback:
-    """Exercise 9.6: ``td_targets_with_truncation(rewards, next_q, terminated, truncated, gamma)``."""
+    """Exercise 10.6: ``td_targets_with_truncation(rewards, next_q, terminated, truncated, gamma)``."""
 
     rows = [  # rewards, next_q, terminated, truncated, gamma: every combination of the two flags
         ([1, 0, 1], [[2, 5], [1, -1], [3, 0]], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], 0.9),
@@ -114,7 +114,7 @@ def check_td_targets_with_truncation(answer: Any) -> Feedback:
     )
 
 
-# ----------------------------------------------------------------------------- 9.7 train an agent on slippery ice
+# ----------------------------------------------------------------------------- 10.7 train an agent on slippery ice
 
 TRAIN_STEPS = 40_000  # the step budget of each run of the learner's loop
 TARGET = 0.5  # the mean chance over the runs that the greedy policy reaches the goal (the best policy: about 0.74)
@@ -253,7 +253,7 @@ _ERROR_HINT = (
 )
 _NOT_YOURS = routes.forbid_names(
     ("q_learning", "q_learning_update", "value_iteration", "P", "unwrapped", "env", "spec", "make_env", "gymnasium",
-     "gym", "__closure__", "__globals__", "cell_contents", "getclosurevars", "inspect", "gc", "lake_rules", "ch09_more"),
+     "gym", "__closure__", "__globals__", "cell_contents", "getclosurevars", "inspect", "gc", "lake_rules", "ch10_more"),
     "this exercise asks you to write the learning loop and the update yourself, and to learn only from the steps "
     "the agent takes, not from the lake's rules",
 )  # fmt: skip
@@ -399,11 +399,11 @@ def _check_training(name: str, answer: Any, general: tuple[str, ...], reference:
 
 @checker
 def check_train_frozenlake(answer: Any) -> Feedback:
-    """Exercise 9.7: ``train_frozenlake(env, steps, rng)`` learns on the slippery lake; returns the greedy policy."""
+    """Exercise 10.7: ``train_frozenlake(env, steps, rng)`` learns on the slippery lake; returns the greedy policy."""
     return _check_training("train_frozenlake", answer, _TRAIN_HINT, solution_train_frozenlake)
 
 
-# ----------------------------------------------------------------------------- 9.8 a loop that learns nothing
+# ----------------------------------------------------------------------------- 10.8 a loop that learns nothing
 def solution_fix_q_learning(env: Any, steps: int, rng: np.random.Generator) -> np.ndarray:
     """The notebook's broken loop, fixed: update the entry of the state the agent acted in, THEN move on."""
     alpha, gamma = 0.15, 0.99
@@ -426,7 +426,7 @@ def solution_fix_q_learning(env: Any, steps: int, rng: np.random.Generator) -> n
 
 @checker
 def check_fix_q_learning(answer: Any) -> Feedback:
-    """Exercise 9.8: the notebook's Q-learning loop with one bug, fixed; checked like exercise 9.7."""
+    """Exercise 10.8: the notebook's Q-learning loop with one bug, fixed; checked like exercise 10.7."""
     return _check_training(
         "fix_q_learning",
         answer,

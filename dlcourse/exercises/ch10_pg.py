@@ -1,8 +1,8 @@
-"""Checkers and solutions for chapter 9's policy-gradient section: the reward-to-go of a batch of episodes
+"""Checkers and solutions for chapter 10's policy-gradient section: the reward-to-go of a batch of episodes
 laid end to end, where an episode may have fallen (terminated) or been cut off (truncated), as a rollout
 buffer needs it.
 
-Re-exported by :mod:`dlcourse.exercises.ch09`, so that notebooks call ``ch09.check_batch_reward_to_go``.
+Re-exported by :mod:`dlcourse.exercises.ch10`, so that notebooks call ``ch10.check_batch_reward_to_go``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ KEY_EXPRESSIONS: dict[str, list[str]] = {
 """Fragments of each solution that no first-stage hint may contain (tests/test_exercise_hints.py)."""
 
 
-# ----------------------------------------------------------------------------- 9.9 reward-to-go of a batch
+# ----------------------------------------------------------------------------- 10.9 reward-to-go of a batch
 
 
 def solution_batch_reward_to_go(
@@ -136,7 +136,7 @@ _MISTAKES = [
 
 @checker
 def check_batch_reward_to_go(answer: Any) -> Feedback:
-    """Exercise 9.9: ``batch_reward_to_go(rewards, terminated, truncated, next_values, gamma)``."""
+    """Exercise 10.9: ``batch_reward_to_go(rewards, terminated, truncated, next_values, gamma)``."""
     no, yes = False, True
     rows = [  # rewards, terminated, truncated, next_values, gamma
         ([1.0, 1.0, 1.0], [no, no, yes], [no, no, no], [5.0, 5.0, 5.0], 0.5),

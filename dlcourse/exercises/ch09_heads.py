@@ -79,6 +79,8 @@ def solution_fix_heads(
 def _heads_wrong(split: str = "right", merge: str = "right", scale: str = "head") -> Any:
     """A wrong multi-head attention: heads split by a plain ``reshape`` or with the features dealt
     round-robin (``"interleaved"``), merged by a plain ``reshape``, or scaled by sqrt(D)."""
+    if (split, merge, scale) == ("right", "right", "head"):
+        raise TypeError("_heads_wrong needs the mistake to make")  # it is not an answer
 
     def wrong(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias, num_heads):
         batch, steps, width = x.shape
@@ -126,6 +128,7 @@ def check_fix_heads(answer: Any) -> Feedback:
         Case(case(2, 3, 4, 1), "x (2, 3, 4), one head"),
         Case(case(2, 3, 4, 2), "x (2, 3, 4), two heads"),
         Case(case(1, 5, 8, 4), "x (1, 5, 8), four heads"),
+        Case((20 * case(1, 4, 6, 3)[0], *case(1, 4, 6, 3)[1:]), "x (1, 4, 6) with entries of about 20, three heads"),
     ]
     return check_function(
         "fix_heads",
@@ -138,8 +141,8 @@ def check_fix_heads(answer: Any) -> Feedback:
             "Take x of one sequence with three positions and print q[0] next to what the broken code hands head 0: "
             "a head must get its own block of D / h features at every position, and nothing else.",
             "A reshape keeps the order of the numbers in memory: (B, T, D) read as (B, h, T, D / h) cuts the "
-            "positions, not the features, into heads. Split the last axis into (h, D / h) first, then move the "
-            "heads' axis in front of the positions.",
+            "positions, not the features, into heads. Look for the step that should reorder axes rather than "
+            "only relabel them.",
         ),
         forbid=routes.forbid_names(
             ATTENTION_FUNCTIONS + LIBRARY + ESCAPES,
@@ -201,6 +204,8 @@ def solution_attend_next(
 def _next_wrong(q, k_new, v_new, k_cache, v_cache, *, order: str = "append", scale: bool = True, keep: bool = False):
     """A wrong step: the new key attended after (``order="after"``: the old cache only) or put first
     (``"prepend"``), the scores not scaled, or the old caches returned (``keep``)."""
+    if order == "append" and scale and not keep:
+        raise TypeError("_next_wrong needs the mistake to make")  # it is not an answer
     old_k, old_v = k_cache, v_cache
     if order == "prepend":
         k_cache, v_cache = np.concatenate([k_new[None], k_cache]), np.concatenate([v_new[None], v_cache])
@@ -230,6 +235,7 @@ def check_attend_next(answer: Any) -> Feedback:
         Case(case(2, 4, 3), "q, k_new (4,), v_new (3,), two cached positions"),
         Case(case(0, 3, 2), "q, k_new (3,), v_new (2,), an empty cache: k_cache (0, 3), v_cache (0, 2)"),
         Case(case(5, 4, 2, scale=40.0), "q, k_new (4,), v_new (2,), five cached positions, entries of about 40"),
+        Case(case(15, 3, 2), "q, k_new (3,), v_new (2,), fifteen cached positions"),
     ]
     return check_function(
         "attend_next",
@@ -262,8 +268,8 @@ def check_attend_next(answer: Any) -> Feedback:
                 lambda *a: _next_wrong(*a, order="prepend"),
                 (
                     "Your output is right, but the caches are in the wrong order.",
-                    "The caches list the positions in order, so the newest key and value go at the end: the next "
-                    "call, and a learned position embedding, rely on that order.",
+                    "The caches list the positions in order, so the newest key and value go at the end: code that "
+                    "keeps only the last positions of the context window relies on that order.",
                 ),
             ),
             Mistake(
